@@ -1,0 +1,34 @@
+"""Propflow's workflow engine: the only package that talks to SpiffWorkflow.
+
+Use :class:`WorkflowEngine`; it returns the views in :mod:`engine.views` and raises the
+errors in :mod:`engine.errors`.
+"""
+
+from .clock import Clock, ManualClock, SystemClock
+from .db import make_engine, upgrade_schema
+from .errors import (
+    ConcurrentUpdate,
+    Conflict,
+    DiagramProblem,
+    EngineError,
+    InstanceNotFound,
+    InstanceNotRunning,
+    InvalidDiagram,
+    InvalidTaskData,
+    NotFound,
+    ProcessNotFound,
+    ScriptError,
+    TaskNotFound,
+    TaskNotReady,
+)
+from .facade import WorkflowEngine
+from .forms import FormDefinition, FormField
+from .models import AuditAction, InstanceStatus
+
+__all__ = [
+    "AuditAction", "Clock", "ConcurrentUpdate", "Conflict", "DiagramProblem", "EngineError",
+    "FormDefinition", "FormField", "InstanceNotFound", "InstanceNotRunning", "InstanceStatus",
+    "InvalidDiagram", "InvalidTaskData", "ManualClock", "NotFound", "ProcessNotFound",
+    "ScriptError", "SystemClock", "TaskNotFound", "TaskNotReady", "WorkflowEngine",
+    "make_engine", "upgrade_schema",
+]

@@ -1,0 +1,412 @@
+"""Read deployment files safely and describe their elements for the rest of the engine.
+
+Two jobs, both done on the XML before the library sees it:
+
+* :func:`parse_xml` refuses DTDs and entities (billion-laughs, external entities) and
+  never touches the network.
+* :func:`prepare_bpmn` / :func:`prepare_dmn` translate Camunda-style expressions in place
+  (see :mod:`engine.expressions`), check scripts and forms, and collect an
+  :class:`ElementInfo` per flow node: its form, candidate groups, assignee, due date,
+  lane and ``camunda:properties``. The library drops most of these, so the engine reads
+  them from here, never from the library's task specs.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from . import expressions
+from .errors import DiagramProblem
+from .forms import CONSTRAINTS, FIELD_TYPES, FormDefinition, FormField, coerce_value
+from .scripting import UnsafeSource, compile_expression, compile_script
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+DMN_NAMESPACES = (
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+)
+NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
+_FLOW_NODE_TAGS = {
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
+    "boundaryEvent", "task", "userTask", "manualTask", "scriptTask", "serviceTask",
+    "sendTask", "receiveTask", "businessRuleTask", "callActivity", "subProcess",
+    "transaction", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
+    "eventBasedGateway",
+}
+
+
+@dataclass(frozen=True)
+class ElementInfo:
+    id: str
+    kind: str
+    name: str = ""
+    lane: str | None = None
+    documentation: str = ""
+    form: FormDefinition | None = None
+    candidate_groups: tuple[str, ...] = ()
+    candidate_users: tuple[str, ...] = ()
+    assignee: str | None = None  # Python expression, already translated
+    due_date: str | None = None  # Python expression, already translated
+    properties: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "form"}
+        data["form"] = self.form.to_dict() if self.form is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ElementInfo:
+        data = dict(data)
+        form = data.pop("form")
+        data["candidate_groups"] = tuple(data["candidate_groups"])
+        data["candidate_users"] = tuple(data["candidate_users"])
+        return cls(form=FormDefinition.from_dict(form) if form else None, **data)
+
+
+@dataclass
+class PreparedBpmn:
+    tree: etree._Element
+    filename: str
+    executable_processes: list[tuple[str, str]]  # (id, name)
+    elements: dict[str, ElementInfo]
+    problems: list[DiagramProblem]
+
+
+class _SafeResolver(etree.Resolver):
+    def resolve(self, url, pubid, context):  # pragma: no cover - lxml calls only on DTDs
+        raise etree.XMLSyntaxError("external references are not allowed", None, 0, 0)
+
+
+def parse_xml(content: bytes, filename: str) -> tuple[etree._Element | None, DiagramProblem | None]:
+    """Parse untrusted XML: no DTD, no entities, no network."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+        huge_tree=False, remove_comments=False,
+    )
+    parser.resolvers.add(_SafeResolver())
+    try:
+        tree = etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        return None, DiagramProblem(f"the file is not well-formed XML: {exc.msg}", filename,
+                                    line=exc.lineno)
+    doctype = tree.getroottree().docinfo
+    if doctype.doctype or doctype.internalDTD is not None:
+        return None, DiagramProblem(
+            "DOCTYPE declarations and entities are not allowed in diagrams", filename, line=1)
+    return tree, None
+
+
+def is_bpmn(tree: etree._Element) -> bool:
+    return etree.QName(tree).namespace == BPMN_NS
+
+
+def is_dmn(tree: etree._Element) -> bool:
+    return etree.QName(tree).namespace in DMN_NAMESPACES
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def _camunda(element: etree._Element, name: str) -> str | None:
+    return element.get(f"{{{CAMUNDA_NS}}}{name}")
+
+
+class _Collector:
+    """Gathers problems with the element they belong to."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.problems: list[DiagramProblem] = []
+
+    def add(self, element: etree._Element, message: str) -> None:
+        owner = element
+        while owner is not None and owner.get("id") is None:
+            owner = owner.getparent()
+        self.problems.append(DiagramProblem(
+            message, self.filename, owner.get("id") if owner is not None else None,
+            element.sourceline))
+
+
+def prepare_bpmn(tree: etree._Element, filename: str) -> PreparedBpmn:
+    problems = _Collector(filename)
+    _translate_conditions(tree, problems)
+    _translate_timers(tree, problems)
+    _check_scripts(tree, problems)
+    _check_service_tasks(tree, problems)
+    lanes = _lanes_by_node(tree)
+    executable = [
+        (p.get("id"), p.get("name") or p.get("id"))
+        for p in tree.iterfind("bpmn:process", NS)
+        if p.get("isExecutable", "true") != "false"
+    ]
+    reserved = _reserved_ids(p for p, _ in executable)
+    elements: dict[str, ElementInfo] = {}
+    for element in tree.iter(f"{{{BPMN_NS}}}*"):
+        if _local(element) in _FLOW_NODE_TAGS and element.get("id"):
+            if element.get("id") in reserved:
+                problems.add(element, f"the id '{element.get('id')}' is reserved by the engine; "
+                                      "rename the element (for example StartEvent_1)")
+            elements[element.get("id")] = _element_info(element, lanes, problems)
+    return PreparedBpmn(tree, filename, executable, elements, problems.problems)
+
+
+def _reserved_ids(process_ids) -> set[str]:
+    """Names the library gives its own task specs; an element with one is silently lost."""
+    reserved = {"Start", "End", "Root"}
+    for process_id in process_ids:
+        reserved.add(f"{process_id}.EndJoin")
+    return reserved
+
+
+def _translate_conditions(tree: etree._Element, problems: _Collector) -> None:
+    for expr in tree.iterfind(".//bpmn:conditionExpression", NS):
+        if expr.get("language") not in (None, "", "python", "juel"):
+            problems.add(expr, f"condition language '{expr.get('language')}' is not supported; "
+                               "write a ${…} expression or Python")
+            continue
+        _translate_text(expr, problems, "condition", expressions.python_expression)
+    for expr in tree.iterfind(".//bpmn:completionCondition", NS):
+        _translate_text(expr, problems, "completion condition", expressions.python_expression)
+    for expr in tree.iterfind(".//bpmn:loopCardinality", NS):
+        _translate_text(expr, problems, "loop cardinality", expressions.python_expression)
+
+
+def _translate_text(element, problems: _Collector, what: str, translate) -> None:
+    try:
+        element.text = translate(element.text or "")
+        compile_expression(element.text)
+    except expressions.Untranslatable as exc:
+        problems.add(element, f"{what}: {exc}")
+    except UnsafeSource as exc:
+        problems.add(element, f"{what}: {exc}")
+
+
+def _translate_timers(tree: etree._Element, problems: _Collector) -> None:
+    for timer in tree.iterfind(".//bpmn:timerEventDefinition", NS):
+        bodies = [child for child in timer if _local(child) in TIMER_KINDS]
+        if len(bodies) != 1:
+            problems.add(timer, "a timer needs exactly one of timeDate, timeDuration, timeCycle")
+            continue
+        body = bodies[0]
+        kind = _local(body)
+        _translate_text(body, problems, kind, lambda text, k=kind: expressions.timer_expression(k, text))
+
+
+def _check_scripts(tree: etree._Element, problems: _Collector) -> None:
+    for task in tree.iterfind(".//bpmn:scriptTask", NS):
+        script_format = (task.get("scriptFormat") or "python").lower()
+        if script_format not in ("python", "python3"):
+            problems.add(task, f"script format '{script_format}' is not supported; use python")
+            continue
+        script = task.find("bpmn:script", NS)
+        if script is None or not (script.text or "").strip():
+            problems.add(task, "the script task has no script")
+            continue
+        try:
+            compile(script.text, "<script>", "exec")
+            compile_script(script.text)
+        except SyntaxError as exc:
+            problems.add(task, f"the script has a syntax error on line {exc.lineno}: {exc.msg}")
+        except UnsafeSource as exc:
+            problems.add(task, str(exc))
+
+
+def _check_service_tasks(tree: etree._Element, problems: _Collector) -> None:
+    for tag in ("serviceTask", "sendTask"):
+        for task in tree.iterfind(f".//bpmn:{tag}", NS):
+            for attribute in ("class", "delegateExpression", "expression"):
+                if _camunda(task, attribute):
+                    problems.add(task, f"camunda:{attribute} (Java code) cannot run here; "
+                                       "use an external task (camunda:type=\"external\")")
+
+
+def _lanes_by_node(tree: etree._Element) -> dict[str, str]:
+    lanes: dict[str, str] = {}
+    for lane in tree.iterfind(".//bpmn:lane", NS):
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            lanes[(ref.text or "").strip()] = lane.get("name") or lane.get("id")
+    return lanes
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def _element_info(element, lanes: dict[str, str], problems: _Collector) -> ElementInfo:
+    doc = element.find("bpmn:documentation", NS)
+    properties = {
+        p.get("name"): p.get("value") or ""
+        for p in element.iterfind("bpmn:extensionElements/camunda:properties/camunda:property", NS)
+    }
+    form_data = element.find("bpmn:extensionElements/camunda:formData", NS)
+    return ElementInfo(
+        id=element.get("id"),
+        kind=_local(element),
+        name=" ".join((element.get("name") or "").split()),
+        lane=lanes.get(element.get("id")),
+        documentation=(doc.text or "").strip() if doc is not None else "",
+        form=_parse_form(form_data, problems) if form_data is not None else None,
+        candidate_groups=_assignment_list(element, "candidateGroups", problems),
+        candidate_users=_assignment_list(element, "candidateUsers", problems),
+        assignee=_assignment_expression(element, "assignee", problems),
+        due_date=_assignment_expression(element, "dueDate", problems),
+        properties=properties,
+    )
+
+
+def _assignment_list(element, attribute: str, problems: _Collector) -> tuple[str, ...]:
+    """Literal lists stay literal; a ${…} entry is kept as ``=expr`` for run time."""
+    values = []
+    for value in _split(_camunda(element, attribute)):
+        if expressions.is_juel(value):
+            try:
+                values.append("=" + expressions.juel_to_python(value))
+            except expressions.Untranslatable as exc:
+                problems.add(element, f"camunda:{attribute}: {exc}")
+        else:
+            values.append(value)
+    return tuple(values)
+
+
+def _assignment_expression(element, attribute: str, problems: _Collector) -> str | None:
+    value = _camunda(element, attribute)
+    if not value:
+        return None
+    if not expressions.is_juel(value):
+        return repr(value)
+    try:
+        return expressions.juel_to_python(value)
+    except expressions.Untranslatable as exc:
+        problems.add(element, f"camunda:{attribute}: {exc}")
+        return None
+
+
+def _parse_form(form_data, problems: _Collector) -> FormDefinition:
+    fields = []
+    seen: set[str] = set()
+    for xml_field in form_data.iterfind("camunda:formField", NS):
+        form_field = _parse_field(xml_field, problems)
+        if form_field is None:
+            continue
+        if form_field.id in seen:
+            problems.add(xml_field, f"form field '{form_field.id}' is declared twice")
+        seen.add(form_field.id)
+        fields.append(form_field)
+    for form_field in fields:
+        if form_field.required_if and form_field.required_if[0] not in seen:
+            problems.add(form_data, f"form field '{form_field.id}': requiredIf refers to "
+                                    f"unknown field '{form_field.required_if[0]}'")
+    return FormDefinition(tuple(fields))
+
+
+def _parse_field(xml_field, problems: _Collector) -> FormField | None:
+    field_id = xml_field.get("id")
+    kind = xml_field.get("type") or "string"
+    if not field_id or not field_id.isidentifier():
+        problems.add(xml_field, f"form field id '{field_id}' must be a valid variable name")
+        return None
+    if kind not in FIELD_TYPES:
+        problems.add(xml_field, f"form field '{field_id}' has unknown type '{kind}' "
+                                f"(supported: {', '.join(FIELD_TYPES)})")
+        return None
+    options = tuple(
+        (value.get("id"), value.get("name") or value.get("id"))
+        for value in xml_field.iterfind("camunda:value", NS)
+    )
+    if kind == "enum" and not options:
+        problems.add(xml_field, f"enum form field '{field_id}' has no values")
+    constraints = _constraints(xml_field, field_id, problems)
+    properties = tuple(
+        (p.get("id"), p.get("value") or "")
+        for p in xml_field.iterfind("camunda:properties/camunda:property", NS)
+    )
+    form_field = FormField(
+        id=field_id, type=kind, label=xml_field.get("label") or field_id, options=options,
+        properties=properties, **constraints,
+    )
+    default = xml_field.get("defaultValue")
+    if default is None or default == "":
+        return form_field
+    if expressions.is_juel(default):
+        problems.add(xml_field, f"form field '{field_id}': expression defaults are not "
+                                "supported; a process variable named like the field is shown "
+                                "as its value instead")
+        return form_field
+    try:
+        return FormField(**{**form_field.__dict__, "default": coerce_value(form_field, default)})
+    except ValueError as exc:
+        problems.add(xml_field, f"form field '{field_id}': default value '{default}' {exc}")
+        return form_field
+
+
+def _constraints(xml_field, field_id: str, problems: _Collector) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for constraint in xml_field.iterfind("camunda:validation/camunda:constraint", NS):
+        name, config = constraint.get("name"), constraint.get("config")
+        if name not in CONSTRAINTS:
+            problems.add(constraint, f"form field '{field_id}': unknown constraint '{name}' "
+                                     f"(supported: {', '.join(CONSTRAINTS)})")
+        elif name in ("required", "readonly"):
+            found[name] = True
+        elif name == "requiredIf":
+            other, _, expected = (config or "").partition("=")
+            if not other or not expected:
+                problems.add(constraint, f"form field '{field_id}': requiredIf needs "
+                                         "config 'field=value'")
+            else:
+                found["required_if"] = (other.strip(), expected.strip())
+        else:
+            try:
+                found[name] = int(config or "")
+            except ValueError:
+                problems.add(constraint, f"form field '{field_id}': constraint {name} needs a "
+                                         f"whole number, not '{config}'")
+    return found
+
+
+def prepare_dmn(tree: etree._Element, filename: str) -> list[DiagramProblem]:
+    """Translate FEEL cells in place and check that every cell compiles."""
+    problems = _Collector(filename)
+    ns = {"dmn": etree.QName(tree).namespace}
+    for table in tree.iterfind(".//dmn:decisionTable", ns):
+        for text in table.iterfind("dmn:input/dmn:inputExpression/dmn:text", ns):
+            _translate_text(text, problems, "input expression", expressions.python_expression)
+        for entry in table.iterfind("dmn:rule/dmn:inputEntry/dmn:text", ns):
+            _translate_cell(entry, problems, expressions.dmn_input_entry, "input")
+        for entry in table.iterfind("dmn:rule/dmn:outputEntry/dmn:text", ns):
+            _translate_cell(entry, problems, expressions.dmn_output_entry, "output")
+    return problems.problems
+
+
+def _translate_cell(text, problems: _Collector, translate, what: str) -> None:
+    try:
+        translated = translate(text.text)
+        text.text = translated
+        if translated:
+            compile_expression(_as_expression(translated.replace("?", "dmn_input_value")))
+    except (expressions.Untranslatable, UnsafeSource) as exc:
+        problems.add(text, f"decision {what} cell: {exc}")
+
+
+def _as_expression(cell: str) -> str:
+    """Unary tests such as ``< 5`` compare against the input: make them whole expressions."""
+    try:
+        ast.parse(cell, mode="eval")
+    except SyntaxError:
+        return f"dmn_input_value {cell}"
+    return cell
+
+
+def decision_ids(tree: etree._Element) -> Iterable[str]:
+    ns = {"dmn": etree.QName(tree).namespace}
+    return [d.get("id") for d in tree.iterfind("dmn:decision", ns)]

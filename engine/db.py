@@ -1,0 +1,69 @@
+"""Database connections and schema upgrades.
+
+SQLite is the embedded default; PostgreSQL is used when the URL says so. On SQLite every
+writing unit of work starts with ``BEGIN IMMEDIATE``: writers queue for the database lock
+up front instead of failing half-way with "database is locked" when a reader upgrades.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def session_factories(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    """(reading, writing) session factories; writers take the SQLite lock up front."""
+    reader = sessionmaker(engine, expire_on_commit=False)
+    writer = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+    return reader, writer
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade_schema(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (Alembic), creating it if empty."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)

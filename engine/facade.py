@@ -1,0 +1,749 @@
+"""The engine's one public entry point.
+
+Every command follows the same cycle inside one transaction: load the instance, act,
+run engine steps, save the state together with the rows derived from it (worklist,
+timers, deadlines, audit), return a view. A command that fails for any reason rolls
+back whole: no half-written instance.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import runtime
+from .catalogue import ElementInfo
+from .clock import Clock, SystemClock, clock_in_effect
+from .db import session_factories
+from .errors import (
+    ConcurrentUpdate,
+    InstanceNotFound,
+    InstanceNotRunning,
+    InvalidTaskData,
+    ProcessNotFound,
+    TaskNotFound,
+    TaskNotReady,
+)
+from .forms import FormDefinition, validate_submission
+from .models import (
+    AuditAction,
+    AuditEvent,
+    Deadline,
+    Deployment,
+    DeploymentResource,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    Timer,
+    UserTask,
+    UserTaskCandidate,
+)
+from .scripting import build_script_engine
+from .serialization import SERIALIZER_VERSION, LoadedSpecs, dump_state, load_state
+from .specs import compile_deployment, content_hash, resource_hash
+from .views import (
+    AuditEntry,
+    DeadlineView,
+    DefinitionView,
+    DeploymentView,
+    InstanceView,
+    TaskView,
+)
+
+DEADLINE_PROPERTY = "propflow.deadline"
+MILESTONE_PROPERTY = "propflow.milestone"
+TIMER_ACTOR = "timer"
+_AUDITED_KINDS = {
+    "scriptTask", "businessRuleTask", "serviceTask", "sendTask", "receiveTask", "task",
+    "manualTask", "callActivity", "subProcess", "endEvent", "intermediateCatchEvent",
+    "intermediateThrowEvent", "boundaryEvent",
+}
+_EMPTY_FORM = FormDefinition()
+
+
+@dataclass
+class _Definition:
+    """A deployed version as the engine uses it: row facts, spec objects, catalogue."""
+
+    id: str
+    key: str
+    specs: LoadedSpecs
+    elements: dict[str, ElementInfo]
+    start_element: ElementInfo | None
+
+
+class WorkflowEngine:
+    """Deploy, start, work and inspect BPMN processes stored in one database."""
+
+    def __init__(self, sa_engine: Engine, clock: Clock | None = None, *, cache_size: int = 32):
+        self.clock = clock or SystemClock()
+        self._read, self._write = session_factories(sa_engine)
+        self._script_engine = build_script_engine()
+        self._definitions: OrderedDict[str, _Definition] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # --- units of work --------------------------------------------------------------
+
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[Session]:
+        """One writing transaction, committed only if the block finishes."""
+        with clock_in_effect(self.clock), self._write() as session:
+            try:
+                yield session
+                session.commit()
+            except StaleDataError:
+                session.rollback()
+                raise ConcurrentUpdate("the instance was changed by someone else; reload and retry") from None
+            except IntegrityError:
+                session.rollback()
+                raise ConcurrentUpdate("a concurrent change conflicted with this one; retry") from None
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with clock_in_effect(self.clock), self._read() as session:
+            yield session
+
+    # --- deployment -------------------------------------------------------------------
+
+    def deploy(
+        self,
+        files: Mapping[str, bytes],
+        *,
+        name: str,
+        source: str | None = None,
+        deployed_by: str | None = None,
+        tenant_id: str | None = None,
+        duplicate_filtering: bool = False,
+        changed_only: bool = False,
+    ) -> DeploymentView:
+        """Deploy BPMN/DMN files as new versions of the processes they contain.
+
+        With ``duplicate_filtering`` an identical set of files deploys nothing and returns
+        the deployment that already holds them; with ``changed_only`` only the processes
+        whose files changed get a new version.
+
+        :raise InvalidDiagram: listing each problem; nothing is stored.
+        """
+        compiled = compile_deployment(files)
+        digest = content_hash(files)
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            latest = {p.key: self._latest_row(session, p.key) for p in compiled}
+            unchanged = {k for k, row in latest.items() if row is not None and row.content_hash == digest}
+            if (duplicate_filtering or changed_only) and unchanged == set(latest):
+                existing = session.get(Deployment, next(iter(latest.values())).deployment_id)
+                return self._deployment_view(session, existing, duplicate=True)
+            deployment = Deployment(id=str(uuid.uuid4()), name=name, source=source,
+                                    tenant_id=tenant_id, deployed_at=now, deployed_by=deployed_by)
+            session.add(deployment)
+            session.add_all(
+                DeploymentResource(id=str(uuid.uuid4()), deployment_id=deployment.id, name=file_name,
+                                   content=content, sha256=resource_hash(content))
+                for file_name, content in files.items()
+            )
+            session.flush()
+            for process in compiled:
+                if changed_only and process.key in unchanged:
+                    continue
+                previous = latest[process.key]
+                version = previous.version + 1 if previous else 1
+                session.add(ProcessDefinition(
+                    id=f"{process.key}:{version}:{uuid.uuid4()}", key=process.key, version=version,
+                    name=process.name, deployment_id=deployment.id,
+                    resource_name=process.resource_name, content_hash=digest,
+                    serializer_version=SERIALIZER_VERSION, spec=process.spec_json,
+                    catalogue=process.catalogue_dict(), created_at=now,
+                ))
+            session.add(_audit(now, AuditAction.DEPLOYED, deployed_by, data={
+                "deployment_id": deployment.id, "name": name, "source": source,
+                "files": sorted(files), "processes": [p.key for p in compiled],
+            }))
+            session.flush()
+            return self._deployment_view(session, deployment)
+
+    def definitions(self, key: str | None = None, *, latest_only: bool = False) -> list[DefinitionView]:
+        with self._reading() as session:
+            query = select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)
+            if key is not None:
+                query = query.where(ProcessDefinition.key == key)
+            rows = session.scalars(query).all()
+        if latest_only:
+            newest: dict[str, ProcessDefinition] = {}
+            for row in rows:
+                newest[row.key] = row
+            rows = list(newest.values())
+        return [_definition_view(row) for row in rows]
+
+    def definition(self, definition_id: str) -> DefinitionView:
+        with self._reading() as session:
+            row = session.get(ProcessDefinition, definition_id)
+            if row is None:
+                raise ProcessNotFound(f"no process definition '{definition_id}'")
+            return _definition_view(row)
+
+    def latest_definition(self, key: str) -> DefinitionView:
+        with self._reading() as session:
+            row = self._latest_row(session, key)
+            if row is None:
+                raise ProcessNotFound(f"no process with key '{key}' is deployed")
+            return _definition_view(row)
+
+    def definition_resource(self, definition_id: str) -> tuple[str, bytes]:
+        """The BPMN file a definition was parsed from: (file name, content)."""
+        with self._reading() as session:
+            row = session.get(ProcessDefinition, definition_id)
+            if row is None:
+                raise ProcessNotFound(f"no process definition '{definition_id}'")
+            resource = session.scalars(select(DeploymentResource).where(
+                DeploymentResource.deployment_id == row.deployment_id,
+                DeploymentResource.name == row.resource_name)).one()
+            return resource.name, resource.content
+
+    def start_form(self, key: str) -> FormDefinition | None:
+        with self._reading() as session:
+            row = self._latest_row(session, key)
+            if row is None:
+                raise ProcessNotFound(f"no process with key '{key}' is deployed")
+            definition = self._definition(session, row.id)
+        start = definition.start_element
+        return start.form if start is not None else None
+
+    # --- instances ----------------------------------------------------------------------
+
+    def start(
+        self,
+        key: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        business_key: str | None = None,
+        user: str | None = None,
+        definition_id: str | None = None,
+    ) -> InstanceView:
+        """Start the latest version of ``key`` (or ``definition_id``) and run it to its
+        first wait state. Variables are checked against the start event's form.
+
+        The engine adds ``started_at`` (ISO 8601 UTC), ``started_by`` and ``business_key``.
+
+        :raise ProcessNotFound: no such process.
+        :raise InvalidTaskData: the variables fail the start form; nothing is stored.
+        """
+        variables = dict(variables or {})
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            row = (session.get(ProcessDefinition, definition_id) if definition_id
+                   else self._latest_row(session, key))
+            if row is None:
+                raise ProcessNotFound(f"no process with key '{key or definition_id}' is deployed")
+            definition = self._definition(session, row.id)
+            start = definition.start_element
+            if start is not None and start.form is not None and start.form.fields:
+                variables = validate_submission(start.form, variables)
+            else:
+                _check_plain(variables)
+            data = {**copy.deepcopy(variables), "started_at": now.isoformat(),
+                    "started_by": user, "business_key": business_key}
+            spec, subprocess_specs = definition.specs.specs_for_instance()
+            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self._script_engine)
+            workflow.task_tree.data.update(data)
+            instance = ProcessInstance(
+                id=str(uuid.uuid4()), definition_id=row.id, process_key=row.key,
+                business_key=business_key, status=InstanceStatus.RUNNING, state="",
+                serializer_version=SERIALIZER_VERSION, started_at=now, started_by=user,
+                updated_at=now)
+            session.add(_audit(now, AuditAction.STARTED, user, instance.id,
+                               element=start, data={"variables": variables,
+                                                    "business_key": business_key,
+                                                    "definition_id": row.id}))
+            runtime.advance(workflow)
+            session.add(instance)
+            self._save(session, instance, workflow, definition, set(), user, now)
+            return self._instance_view(session, instance, workflow, definition)
+
+    def complete_user_task(self, task_id: str, data: Mapping[str, Any], *, user: str) -> InstanceView:
+        """Validate ``data`` against the task's form, complete it as ``user`` and run on.
+
+        :raise TaskNotFound: no such task, ever.
+        :raise TaskNotReady: the task was completed or cancelled meanwhile.
+        :raise InvalidTaskData: field errors; nothing is stored.
+        :raise ConcurrentUpdate: another command changed the instance first.
+        """
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            row = session.get(UserTask, task_id)
+            if row is None:
+                raise self._gone(session, task_id)
+            instance = session.get(ProcessInstance, row.instance_id)
+            definition = self._definition(session, instance.definition_id)
+            workflow = self._load(instance, definition)
+            task = runtime.find_task(workflow, task_id)
+            if task is None or task.state != TaskState.READY:
+                raise TaskNotReady(f"task '{task_id}' is no longer waiting for input")
+            info = definition.elements.get(row.element_id)
+            form = info.form if info and info.form else _EMPTY_FORM
+            cleaned = validate_submission(form, data, current=task.data)
+            before = runtime.completed_task_ids(workflow)
+            task.data.update(copy.deepcopy(cleaned))
+            with runtime.translated_errors():
+                task.run()
+            runtime.advance(workflow)
+            session.add(_audit(now, AuditAction.TASK_COMPLETED, user, instance.id, task_id, info,
+                               data={"submitted": cleaned}))
+            self._save(session, instance, workflow, definition, before - {task.id}, user, now,
+                       completed_by_user={task_id})
+            return self._instance_view(session, instance, workflow, definition)
+
+    def claim(self, task_id: str, *, user: str, force: bool = False) -> TaskView:
+        """Make ``user`` the assignee. Claiming a task someone else holds needs ``force``
+        (a supervisor reassigning)."""
+        return self._set_assignee(task_id, user, by=user, force=force)
+
+    def unclaim(self, task_id: str, *, user: str) -> TaskView:
+        return self._set_assignee(task_id, None, by=user, force=True)
+
+    def assign(self, task_id: str, assignee: str | None, *, by: str) -> TaskView:
+        return self._set_assignee(task_id, assignee, by=by, force=True)
+
+    def _set_assignee(self, task_id: str, assignee: str | None, *, by: str, force: bool) -> TaskView:
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            row = session.get(UserTask, task_id)
+            if row is None:
+                raise self._gone(session, task_id)
+            if not force and row.assignee not in (None, assignee):
+                raise TaskNotReady(f"task is already claimed by {row.assignee}")
+            instance = session.get(ProcessInstance, row.instance_id)
+            instance.updated_at = now  # bumps the row version: claims race like completions
+            previous, row.assignee = row.assignee, assignee
+            action = (AuditAction.TASK_CLAIMED if assignee == by else
+                      AuditAction.TASK_UNCLAIMED if assignee is None else AuditAction.TASK_ASSIGNED)
+            definition = self._definition(session, row.definition_id)
+            session.add(_audit(now, action, by, row.instance_id, task_id,
+                               definition.elements.get(row.element_id),
+                               data={"from": previous, "to": assignee}))
+            session.flush()
+            return self._task_view(session, row, instance, definition)
+
+    def cancel(self, instance_id: str, *, user: str, reason: str = "") -> InstanceView:
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            instance = self._running_instance(session, instance_id)
+            definition = self._definition(session, instance.definition_id)
+            workflow = self._load(instance, definition)
+            workflow.cancel()
+            instance.status = InstanceStatus.CANCELLED
+            instance.ended_at = now
+            session.add(_audit(now, AuditAction.CANCELLED, user, instance.id, data={"reason": reason}))
+            self._save(session, instance, workflow, definition, runtime.completed_task_ids(workflow),
+                       user, now)
+            return self._instance_view(session, instance, workflow, definition)
+
+    # --- timers -----------------------------------------------------------------------
+
+    def due_instance_ids(self, limit: int = 100) -> list[str]:
+        """Instances with at least one timer due now, most overdue first."""
+        with self._reading() as session:
+            now = self.clock.now()
+            first_due = func.min(Timer.due_at)
+            return list(session.scalars(
+                select(Timer.instance_id).where(Timer.due_at <= now)
+                .group_by(Timer.instance_id).order_by(first_due).limit(limit)))
+
+    def next_timer_due(self) -> datetime | None:
+        with self._reading() as session:
+            return session.scalar(select(func.min(Timer.due_at)))
+
+    def fire_due_timers(self, limit: int = 100) -> int:
+        """Wake every instance with a due timer, each in its own transaction.
+
+        Safe to run in several processes at once: an instance another worker advanced
+        first fails our version check and is skipped, so no timer fires twice; one killed
+        mid-sweep leaves the rest due for the next sweep, so none is lost.
+        Returns how many instances were advanced.
+        """
+        advanced = 0
+        for instance_id in self.due_instance_ids(limit):
+            try:
+                if self.wake(instance_id):
+                    advanced += 1
+            except ConcurrentUpdate:
+                continue
+        return advanced
+
+    def wake(self, instance_id: str) -> bool:
+        """Fire whatever timers of one instance are due; False if none were."""
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            instance = session.get(ProcessInstance, instance_id)
+            if instance is None or instance.status != InstanceStatus.RUNNING:
+                return False
+            due = session.scalar(select(func.count()).select_from(Timer).where(
+                Timer.instance_id == instance_id, Timer.due_at <= now))
+            if not due:
+                return False
+            definition = self._definition(session, instance.definition_id)
+            workflow = self._load(instance, definition)
+            before = runtime.completed_task_ids(workflow)
+            runtime.advance(workflow)
+            self._save(session, instance, workflow, definition, before, TIMER_ACTOR, now)
+            return True
+
+    # --- reading ------------------------------------------------------------------------
+
+    def instance(self, instance_id: str) -> InstanceView:
+        with self._reading() as session:
+            instance = session.get(ProcessInstance, instance_id)
+            if instance is None:
+                raise InstanceNotFound(f"no process instance '{instance_id}'")
+            definition = self._definition(session, instance.definition_id)
+            workflow = self._load(instance, definition)
+            return self._instance_view(session, instance, workflow, definition)
+
+    def find_instances(self, *, business_key: str | None = None, process_key: str | None = None,
+                       status: InstanceStatus | None = None, limit: int = 100,
+                       offset: int = 0) -> list[str]:
+        with self._reading() as session:
+            query = select(ProcessInstance.id).order_by(ProcessInstance.started_at.desc(),
+                                                        ProcessInstance.id)
+            if business_key is not None:
+                query = query.where(ProcessInstance.business_key == business_key)
+            if process_key is not None:
+                query = query.where(ProcessInstance.process_key == process_key)
+            if status is not None:
+                query = query.where(ProcessInstance.status == status)
+            return list(session.scalars(query.limit(limit).offset(offset)))
+
+    def user_tasks(
+        self,
+        *,
+        instance_id: str | None = None,
+        assignee: str | None = None,
+        candidate_groups: tuple[str, ...] | list[str] | None = None,
+        candidate_user: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[TaskView]:
+        """Ready user tasks, soonest due first. Candidate filters match tasks offered to
+        any of the groups (or to the user) whether or not someone has claimed them."""
+        with self._reading() as session:
+            query = select(UserTask, ProcessInstance).join(
+                ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+            if instance_id is not None:
+                query = query.where(UserTask.instance_id == instance_id)
+            if assignee is not None:
+                query = query.where(UserTask.assignee == assignee)
+            offered = []
+            if candidate_groups:
+                offered.append(select(UserTaskCandidate.task_id).where(
+                    UserTaskCandidate.kind == "group",
+                    UserTaskCandidate.value.in_(list(candidate_groups))))
+            if candidate_user:
+                offered.append(select(UserTaskCandidate.task_id).where(
+                    UserTaskCandidate.kind == "user", UserTaskCandidate.value == candidate_user))
+            if offered:
+                query = query.where(or_(*(UserTask.id.in_(sub) for sub in offered)))
+            query = query.order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.created_at,
+                                   UserTask.id).limit(limit).offset(offset)
+            return [
+                self._task_view(session, task, instance, self._definition(session, task.definition_id))
+                for task, instance in session.execute(query).all()
+            ]
+
+    def task(self, task_id: str, *, with_data: bool = True) -> TaskView:
+        """One ready task, with its current variables.
+
+        :raise TaskNotFound: never existed. :raise TaskNotReady: already done.
+        """
+        with self._reading() as session:
+            row = session.get(UserTask, task_id)
+            if row is None:
+                raise self._gone(session, task_id)
+            instance = session.get(ProcessInstance, row.instance_id)
+            definition = self._definition(session, row.definition_id)
+            data = None
+            if with_data:
+                workflow = self._load(instance, definition)
+                task = runtime.find_task(workflow, task_id)
+                data = copy.deepcopy(dict(task.data)) if task is not None else {}
+            return self._task_view(session, row, instance, definition, data)
+
+    def history(self, instance_id: str) -> list[AuditEntry]:
+        with self._reading() as session:
+            if session.get(ProcessInstance, instance_id) is None:
+                raise InstanceNotFound(f"no process instance '{instance_id}'")
+            rows = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                                   .order_by(AuditEvent.id)).all()
+            return [_audit_entry(row) for row in rows]
+
+    # --- internals ----------------------------------------------------------------------
+
+    @staticmethod
+    def _latest_row(session: Session, key: str) -> ProcessDefinition | None:
+        return session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                               .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+
+    def _definition(self, session: Session, definition_id: str) -> _Definition:
+        with self._lock:
+            cached = self._definitions.get(definition_id)
+            if cached is not None:
+                self._definitions.move_to_end(definition_id)
+                return cached
+        row = session.get(ProcessDefinition, definition_id)
+        if row is None:
+            raise ProcessNotFound(f"no process definition '{definition_id}'")
+        specs = LoadedSpecs(row.spec)
+        elements = {k: ElementInfo.from_dict(v) for k, v in row.catalogue.items()}
+        start = next((elements[name] for name in specs.spec.task_specs
+                      if name in elements and elements[name].kind == "startEvent"), None)
+        loaded = _Definition(row.id, row.key, specs, elements, start)
+        with self._lock:
+            self._definitions[definition_id] = loaded
+            while len(self._definitions) > self._cache_size:
+                self._definitions.popitem(last=False)
+        return loaded
+
+    def _load(self, instance: ProcessInstance, definition: _Definition) -> BpmnWorkflow:
+        workflow = load_state(instance.state, instance.serializer_version, definition.specs)
+        # The library does not serialize the script engine: without this line a loaded
+        # workflow would run scripts unrestricted.
+        workflow.script_engine = self._script_engine
+        return workflow
+
+    def _running_instance(self, session: Session, instance_id: str) -> ProcessInstance:
+        instance = session.get(ProcessInstance, instance_id)
+        if instance is None:
+            raise InstanceNotFound(f"no process instance '{instance_id}'")
+        if instance.status != InstanceStatus.RUNNING:
+            raise InstanceNotRunning(f"instance '{instance_id}' is {instance.status.value}")
+        return instance
+
+    @staticmethod
+    def _gone(session: Session, task_id: str) -> Exception:
+        done = session.scalars(select(AuditEvent).where(
+            AuditEvent.task_id == task_id,
+            AuditEvent.action == AuditAction.TASK_COMPLETED).limit(1)).first()
+        if done is not None:
+            when = done.at.strftime("%Y-%m-%d %H:%M UTC")
+            return TaskNotReady(f"this task was already completed by {done.actor} at {when}")
+        created = session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.task_id == task_id))
+        if created:
+            return TaskNotReady("this task is no longer open (its case moved on or was cancelled)")
+        return TaskNotFound(f"no task '{task_id}'")
+
+    def _save(
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        workflow: BpmnWorkflow,
+        definition: _Definition,
+        before: set,
+        actor: str | None,
+        now: datetime,
+        completed_by_user: set[str] = frozenset(),
+    ) -> None:
+        instance.state = dump_state(workflow)
+        instance.serializer_version = SERIALIZER_VERSION
+        instance.updated_at = now
+        finished = runtime.finished_since(workflow, before)
+        timers = runtime.waiting_timers(workflow)
+        self._record_finished(session, instance, definition, finished, completed_by_user, actor, now)
+        if instance.status == InstanceStatus.RUNNING and workflow.is_completed():
+            instance.status = InstanceStatus.COMPLETED
+            instance.ended_at = now
+            session.add(_audit(now, AuditAction.COMPLETED, actor, instance.id,
+                               data={"end_event": instance.end_event_id}))
+        session.flush()  # the instance row first: its version check and the FKs below
+        ready = (runtime.ready_user_tasks(workflow, definition.elements)
+                 if instance.status == InstanceStatus.RUNNING else [])
+        self._sync_user_tasks(session, instance, definition, ready, now)
+        self._sync_timers(session, instance, timers if instance.status == InstanceStatus.RUNNING else [])
+        self._arm_deadlines(session, instance, definition, timers, now)
+
+    def _record_finished(self, session, instance, definition, finished, completed_by_user, actor, now):
+        for item in finished:
+            info = definition.elements.get(item.element_id)
+            if info is None or item.id in completed_by_user:
+                continue
+            if info.kind == "endEvent" and item.top_level:
+                instance.end_event_id = item.element_id
+            milestone = info.properties.get(MILESTONE_PROPERTY)
+            if milestone:
+                self._reach_deadline(session, instance, milestone, info, actor, now)
+            deadline = info.properties.get(DEADLINE_PROPERTY)
+            if deadline and info.kind == "boundaryEvent":
+                self._breach_deadline(session, instance, deadline, info, now)
+            elif info.kind in _AUDITED_KINDS:
+                action = AuditAction.TIMER_FIRED if item.timer else AuditAction.ACTIVITY_COMPLETED
+                session.add(_audit(now, action, actor, instance.id, item.id, info, data={}))
+
+    def _reach_deadline(self, session, instance, name, info, actor, now):
+        row = session.get(Deadline, (instance.id, name))
+        if row is None:
+            row = Deadline(instance_id=instance.id, name=name)
+            session.add(row)
+        if row.reached_at is not None:
+            return
+        row.reached_at = now
+        row.met = row.due_at is None or now <= row.due_at
+        session.add(_audit(now, AuditAction.DEADLINE_REACHED, actor, instance.id, None, info,
+                           data={"deadline": name, "due_at": _iso(row.due_at), "met": row.met}))
+
+    def _breach_deadline(self, session, instance, name, info, now):
+        row = session.get(Deadline, (instance.id, name))
+        if row is None:
+            row = Deadline(instance_id=instance.id, name=name)
+            session.add(row)
+        if row.breached_at is None and row.reached_at is None:
+            row.breached_at = now
+            row.met = False
+        session.add(_audit(now, AuditAction.DEADLINE_BREACHED, TIMER_ACTOR, instance.id, None, info,
+                           data={"deadline": name, "due_at": _iso(row.due_at)}))
+
+    def _arm_deadlines(self, session, instance, definition, timers, now):
+        for timer in timers:
+            info = definition.elements.get(timer.element_id)
+            name = info.properties.get(DEADLINE_PROPERTY) if info else None
+            if not name:
+                continue
+            row = session.get(Deadline, (instance.id, name))
+            if row is None:
+                session.add(Deadline(instance_id=instance.id, name=name, due_at=timer.due_at))
+            elif row.due_at is None:
+                row.due_at = timer.due_at
+                if row.reached_at is not None:
+                    row.met = row.reached_at <= row.due_at
+
+    def _sync_user_tasks(self, session, instance, definition, ready, now):
+        existing = {row.id: row for row in session.scalars(
+            select(UserTask).where(UserTask.instance_id == instance.id))}
+        wanted = {task.id: task for task in ready}
+        gone = [task_id for task_id in existing if task_id not in wanted]
+        if gone:
+            session.execute(delete(UserTaskCandidate).where(UserTaskCandidate.task_id.in_(gone)))
+            session.execute(delete(UserTask).where(UserTask.id.in_(gone)))
+        for task in ready:
+            if task.id in existing:
+                continue
+            info = definition.elements.get(task.element_id)
+            session.add(UserTask(
+                id=task.id, instance_id=instance.id, definition_id=definition.id,
+                element_id=task.element_id, name=info.name if info else task.element_id,
+                lane=info.lane if info else None, assignee=task.assignee, due_at=task.due_at,
+                created_at=now))
+            session.add_all(
+                [UserTaskCandidate(task_id=task.id, kind="group", value=g) for g in task.candidate_groups]
+                + [UserTaskCandidate(task_id=task.id, kind="user", value=u) for u in task.candidate_users])
+            session.add(_audit(now, AuditAction.TASK_CREATED, None, instance.id, task.id, info, data={
+                "assignee": task.assignee, "candidate_groups": list(task.candidate_groups),
+                "due_at": _iso(task.due_at)}))
+
+    @staticmethod
+    def _sync_timers(session, instance, timers):
+        existing = {row.task_id: row for row in session.scalars(
+            select(Timer).where(Timer.instance_id == instance.id))}
+        wanted = {timer.task_id: timer for timer in timers}
+        for task_id, row in existing.items():
+            if task_id not in wanted:
+                session.delete(row)
+            elif row.due_at != wanted[task_id].due_at:
+                row.due_at = wanted[task_id].due_at
+        session.add_all(Timer(task_id=t.task_id, instance_id=instance.id, element_id=t.element_id,
+                              due_at=t.due_at) for t in timers if t.task_id not in existing)
+
+    # --- views --------------------------------------------------------------------------
+
+    def _deployment_view(self, session, deployment: Deployment, duplicate: bool = False) -> DeploymentView:
+        rows = session.scalars(select(ProcessDefinition).where(
+            ProcessDefinition.deployment_id == deployment.id).order_by(ProcessDefinition.key)).all()
+        return DeploymentView(deployment.id, deployment.name, deployment.source, deployment.tenant_id,
+                              deployment.deployed_at, deployment.deployed_by,
+                              tuple(_definition_view(r) for r in rows), duplicate)
+
+    def _task_view(self, session, row: UserTask, instance: ProcessInstance, definition: _Definition,
+                   data: dict[str, Any] | None = None) -> TaskView:
+        candidates = session.execute(select(UserTaskCandidate.kind, UserTaskCandidate.value)
+                                     .where(UserTaskCandidate.task_id == row.id)).all()
+        info = definition.elements.get(row.element_id)
+        return TaskView(
+            id=row.id, instance_id=row.instance_id, business_key=instance.business_key,
+            process_key=instance.process_key, definition_id=row.definition_id,
+            element_id=row.element_id, name=row.name, lane=row.lane,
+            documentation=info.documentation if info else "", assignee=row.assignee,
+            candidate_groups=tuple(sorted(v for k, v in candidates if k == "group")),
+            candidate_users=tuple(sorted(v for k, v in candidates if k == "user")),
+            due_at=row.due_at, created_at=row.created_at,
+            form=info.form if info and info.form else _EMPTY_FORM,
+            properties=dict(info.properties) if info else {}, data=data)
+
+    def _instance_view(self, session, instance, workflow, definition) -> InstanceView:
+        session.flush()
+        tasks = session.scalars(select(UserTask).where(UserTask.instance_id == instance.id)
+                                .order_by(UserTask.created_at, UserTask.id)).all()
+        deadlines = session.scalars(select(Deadline).where(Deadline.instance_id == instance.id)
+                                    .order_by(Deadline.name)).all()
+        return InstanceView(
+            id=instance.id, definition_id=instance.definition_id, process_key=instance.process_key,
+            business_key=instance.business_key, status=instance.status,
+            started_at=instance.started_at, started_by=instance.started_by,
+            ended_at=instance.ended_at, end_event_id=instance.end_event_id,
+            variables=copy.deepcopy(runtime.current_variables(workflow)),
+            open_tasks=tuple(self._task_view(session, t, instance, definition) for t in tasks),
+            deadlines=tuple(DeadlineView(d.name, d.due_at, d.reached_at, d.breached_at, d.met)
+                            for d in deadlines),
+            row_version=instance.row_version)
+
+
+def _check_plain(variables: Mapping[str, Any]) -> None:
+    """Variables without a form must at least be plain JSON with usable names."""
+    errors: dict[str, list[str]] = {}
+    for name, value in variables.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            errors.setdefault(str(name), []).append("is not a valid variable name")
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            errors.setdefault(name, []).append("is not a plain JSON value")
+    if errors:
+        raise InvalidTaskData(errors)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _audit(at, action, actor, instance_id=None, task_id=None, element: ElementInfo | None = None,
+           data: dict[str, Any] | None = None) -> AuditEvent:
+    return AuditEvent(at=at, action=action, actor=actor, instance_id=instance_id, task_id=task_id,
+                      element_id=element.id if element else None,
+                      element_name=element.name if element else None,
+                      data=json.loads(json.dumps(data or {}, default=str)))
+
+
+def _definition_view(row: ProcessDefinition) -> DefinitionView:
+    return DefinitionView(row.id, row.key, row.version, row.name, row.deployment_id,
+                          row.resource_name, row.created_at)
+
+
+def _audit_entry(row: AuditEvent) -> AuditEntry:
+    return AuditEntry(row.id, row.at, row.action, row.actor, row.instance_id, row.task_id,
+                      row.element_id, row.element_name, dict(row.data))

@@ -1,0 +1,227 @@
+"""Stepping one in-memory workflow and reading off what must be persisted.
+
+Everything here works on a single :class:`BpmnWorkflow` and its catalogue; nothing
+touches the database. :mod:`engine.facade` wraps each call in a unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .catalogue import ElementInfo
+from .clock import as_utc
+from .errors import ScriptError
+from .scripting import UnsafeSource
+
+# Bounds the engine-step loop: each pass runs every ready automatic task, so only a
+# diagram whose timers keep firing at once (an R/PT0S cycle, say) could get near it.
+_MAX_PASSES = 100
+
+
+@dataclass(frozen=True)
+class ReadyUserTask:
+    id: str
+    element_id: str
+    assignee: str | None
+    candidate_groups: tuple[str, ...]
+    candidate_users: tuple[str, ...]
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    task_id: str
+    element_id: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class FinishedTask:
+    id: str
+    element_id: str
+    top_level: bool
+    timer: bool
+
+
+def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
+    yield from workflow.tasks.values()
+    for subprocess in workflow.subprocesses.values():
+        yield from subprocess.tasks.values()
+
+
+def completed_task_ids(workflow: BpmnWorkflow) -> set[UUID]:
+    return {task.id for task in all_tasks(workflow) if task.state == TaskState.COMPLETED}
+
+
+def element_id(task: Task) -> str:
+    return getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name
+
+
+def advance(workflow: BpmnWorkflow) -> None:
+    """Run automatic work until only user tasks and future events remain.
+
+    The library refreshes timers at the end of ``do_engine_steps``; a timer found due
+    there (an absolute deadline already past) is READY but not run, so loop.
+    """
+    with translated_errors():
+        for _ in range(_MAX_PASSES):
+            workflow.do_engine_steps()
+            if not any(
+                not task.task_spec.manual
+                for task in all_tasks(workflow)
+                if task.state == TaskState.READY
+            ):
+                return
+    raise ScriptError("the process keeps producing automatic work; check its timers and loops")
+
+
+class translated_errors:
+    """Turn library exceptions raised while running into :class:`ScriptError`."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, _tb):
+        if exc is None or isinstance(exc, ScriptError):
+            return False
+        if isinstance(exc, WorkflowTaskException):
+            task = getattr(exc, "task", None)
+            element = element_id(task) if task is not None else None
+            cause = exc.__cause__ or getattr(exc, "exception", None)
+            detail = str(cause) if isinstance(cause, UnsafeSource) else str(exc)
+            raise ScriptError(detail, element) from exc
+        if isinstance(exc, SpiffWorkflowException):
+            raise ScriptError(str(exc)) from exc
+        return False
+
+
+def ready_user_tasks(workflow: BpmnWorkflow, elements: dict[str, ElementInfo]) -> list[ReadyUserTask]:
+    ready = []
+    for task in all_tasks(workflow):
+        if task.state != TaskState.READY or not task.task_spec.manual:
+            continue
+        info = elements.get(element_id(task))
+        ready.append(ReadyUserTask(
+            id=str(task.id),
+            element_id=element_id(task),
+            assignee=_evaluate_text(workflow, task, info.assignee) if info else None,
+            candidate_groups=_evaluate_list(workflow, task, info.candidate_groups) if info else (),
+            candidate_users=_evaluate_list(workflow, task, info.candidate_users) if info else (),
+            due_at=_evaluate_datetime(workflow, task, info.due_date) if info else None,
+        ))
+    return ready
+
+
+def evaluate(workflow: BpmnWorkflow, task: Task, expression: str) -> Any:
+    try:
+        return workflow.script_engine.evaluate(task, expression)
+    except Exception as exc:  # the library wraps everything; report the element
+        raise ScriptError(f"cannot evaluate '{expression}': {_root_cause(exc)}", element_id(task)) from exc
+
+
+def _root_cause(exc: BaseException) -> str:
+    inner = getattr(exc, "exception", None) or exc.__cause__
+    return f"{type(inner).__name__}: {inner}" if inner else str(exc)
+
+
+def _evaluate_text(workflow, task, expression: str | None) -> str | None:
+    if not expression:
+        return None
+    value = evaluate(workflow, task, expression)
+    return None if value in (None, "") else str(value)
+
+
+def _evaluate_list(workflow, task, entries: tuple[str, ...]) -> tuple[str, ...]:
+    values: list[str] = []
+    for entry in entries:
+        if entry.startswith("="):
+            result = evaluate(workflow, task, entry[1:])
+            items = result if isinstance(result, (list, tuple)) else str(result or "").split(",")
+            values.extend(str(item).strip() for item in items if str(item).strip())
+        else:
+            values.append(entry)
+    return tuple(dict.fromkeys(values))
+
+
+def _evaluate_datetime(workflow, task, expression: str | None) -> datetime | None:
+    value = _evaluate_text(workflow, task, expression)
+    if value is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        raise ScriptError(f"due date '{value}' is not an ISO 8601 date-time", element_id(task)) from None
+
+
+def waiting_timers(workflow: BpmnWorkflow) -> list[WaitingTimer]:
+    """Every armed timer with its due time, read from the library's own record of it."""
+    timers = []
+    for task in list(workflow.event_manager.tasks.values()):
+        if task.state != TaskState.WAITING or not _is_timer(task.task_spec.event_definition):
+            continue
+        due = _timer_due(task)
+        if due is not None:
+            timers.append(WaitingTimer(str(task.id), element_id(task), due))
+    return timers
+
+
+def _is_timer(definition) -> bool:
+    if isinstance(definition, MultipleEventDefinition):
+        return any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions)
+    return isinstance(definition, TimerEventDefinition)
+
+
+def _timer_due(task: Task) -> datetime | None:
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):
+        if value.get("cycles") == 0:
+            return None
+        value = value.get("next")
+    if not isinstance(value, str):
+        return None
+    parsed = TimerEventDefinition.parse_time_or_duration(value)
+    return as_utc(parsed) if isinstance(parsed, datetime) else None
+
+
+def finished_since(workflow: BpmnWorkflow, before: set[UUID]) -> list[FinishedTask]:
+    """Tasks that completed during this command, oldest first."""
+    finished = []
+    for task in all_tasks(workflow):
+        if task.state == TaskState.COMPLETED and task.id not in before:
+            finished.append((task.last_state_change, FinishedTask(
+                str(task.id), element_id(task), task.workflow is workflow,
+                _is_timer(getattr(task.task_spec, "event_definition", None)))))
+    return [item for _, item in sorted(finished, key=lambda pair: pair[0])]
+
+
+def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The variables as a person would call them now: the data where work is waiting."""
+    if workflow.is_completed():
+        return dict(workflow.data)
+    variables: dict[str, Any] = {}
+    live = [t for t in all_tasks(workflow) if t.state in (TaskState.READY, TaskState.WAITING,
+                                                           TaskState.STARTED)]
+    for task in sorted(live, key=lambda t: t.last_state_change):
+        variables.update(task.data)
+    return variables
+
+
+def find_task(workflow: BpmnWorkflow, task_id: str) -> Task | None:
+    try:
+        return workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError):
+        return None
+    except Exception:  # the library raises its own TaskNotFoundException
+        return None

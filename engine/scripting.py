@@ -1,0 +1,125 @@
+"""The restricted environment every script, condition and decision cell runs in.
+
+The library's default environment is plain ``eval``/``exec`` with full builtins, so a
+diagram could run ``__import__('os')``. Here every source text is compiled with
+RestrictedPython (which refuses names and attributes starting with ``_``, so
+``().__class__.__mro__[1].__subclasses__()`` does not compile) and runs with a small set
+of builtins and RestrictedPython's guards. The library does not serialize the script
+engine: :mod:`engine.runtime` re-attaches this one after every load.
+"""
+
+from __future__ import annotations
+
+import operator
+from datetime import datetime
+from functools import lru_cache
+from types import CodeType
+from typing import Any
+
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_builtins
+from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+from .errors import ScriptError
+
+
+class UnsafeSource(ScriptError):
+    """Source text that the restricted compiler refuses."""
+
+
+def add_duration(start: str, duration: str) -> str:
+    """ISO 8601 ``start`` plus an ISO 8601 ``duration`` (``PT24H``, ``P3D``, ``P1M``)."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
+
+    when = datetime.fromisoformat(start)
+    delta = Timer.get_timedelta_from_start(Timer.parse_iso_duration(duration), when)
+    return (when + delta).isoformat()
+
+
+def contains(text: Any, word: str) -> bool:
+    """Case-insensitive substring test that treats a missing text as not containing."""
+    return text is not None and str(word).casefold() in str(text).casefold()
+
+
+SCRIPT_FUNCTIONS = {"add_duration": add_duration, "contains": contains}
+
+_EXTRA_BUILTINS = {
+    name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
+    for name in (
+        "all", "any", "dict", "enumerate", "filter", "list", "map", "max", "min",
+        "reversed", "set", "sorted", "sum", "tuple", "zip", "frozenset",
+    )
+}
+
+_INPLACE = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
+}
+
+
+def _inplacevar(op: str, target: Any, value: Any) -> Any:
+    return _INPLACE[op](target, value)
+
+
+def _guards() -> dict[str, Any]:
+    return {
+        "__builtins__": {**safe_builtins, **_EXTRA_BUILTINS},
+        "_getattr_": safer_getattr,
+        "_getitem_": default_guarded_getitem,
+        "_getiter_": default_guarded_getiter,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_unpack_sequence_": guarded_unpack_sequence,
+        "_write_": full_write_guard,
+        "_inplacevar_": _inplacevar,
+    }
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(source: str) -> CodeType:
+    result = compile_restricted_eval(source, "<expression>")
+    if result.errors:
+        raise UnsafeSource(f"expression '{source}' is not allowed: {'; '.join(result.errors)}")
+    return result.code
+
+
+@lru_cache(maxsize=1024)
+def compile_script(source: str) -> CodeType:
+    result = compile_restricted_exec(source, "<string>")
+    if result.errors:
+        raise UnsafeSource(f"script is not allowed: {'; '.join(result.errors)}")
+    return result.code
+
+
+class RestrictedEnvironment(TaskDataEnvironment):
+    """TaskDataEnvironment whose code is compiled and guarded by RestrictedPython."""
+
+    def __init__(self, functions: dict[str, Any] | None = None):
+        super().__init__({**_guards(), **SCRIPT_FUNCTIONS, **(functions or {})})
+
+    def evaluate(self, expression, context, external_context=None):
+        code = compile_expression(expression)
+        scope = dict(self.globals)
+        scope.update(external_context or {})
+        scope.update(context)
+        return eval(code, scope)
+
+    def execute(self, script, context, external_context=None):
+        self.check_for_overwrite(context, external_context or {})
+        code = compile_script(script)
+        context.update(self.globals)
+        context.update(external_context or {})
+        try:
+            exec(code, context)
+        finally:
+            self._remove_globals_and_functions_from_context(context, external_context)
+        return True
+
+
+def build_script_engine() -> PythonScriptEngine:
+    return PythonScriptEngine(environment=RestrictedEnvironment())

@@ -1,0 +1,96 @@
+"""What the engine hands out: small frozen dataclasses, never library objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .forms import FormDefinition
+from .models import AuditAction, InstanceStatus
+
+
+@dataclass(frozen=True)
+class DefinitionView:
+    id: str
+    key: str
+    version: int
+    name: str
+    deployment_id: str
+    resource_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    id: str
+    name: str
+    source: str | None
+    tenant_id: str | None
+    deployed_at: datetime
+    deployed_by: str | None
+    definitions: tuple[DefinitionView, ...]
+    duplicate: bool = False  # True when duplicate filtering returned an existing deployment
+
+
+@dataclass(frozen=True)
+class TaskView:
+    id: str
+    instance_id: str
+    business_key: str | None
+    process_key: str
+    definition_id: str
+    element_id: str
+    name: str
+    lane: str | None
+    documentation: str
+    assignee: str | None
+    candidate_groups: tuple[str, ...]
+    candidate_users: tuple[str, ...]
+    due_at: datetime | None
+    created_at: datetime
+    form: FormDefinition
+    properties: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] | None = None  # the task's variables, when asked for one task
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    name: str
+    due_at: datetime | None
+    reached_at: datetime | None
+    breached_at: datetime | None
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    id: str
+    definition_id: str
+    process_key: str
+    business_key: str | None
+    status: InstanceStatus
+    started_at: datetime
+    started_by: str | None
+    ended_at: datetime | None
+    end_event_id: str | None
+    variables: dict[str, Any]
+    open_tasks: tuple[TaskView, ...]
+    deadlines: tuple[DeadlineView, ...]
+    row_version: int
+
+    def deadline(self, name: str) -> DeadlineView | None:
+        return next((d for d in self.deadlines if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    action: AuditAction
+    actor: str | None
+    instance_id: str | None
+    task_id: str | None
+    element_id: str | None
+    element_name: str | None
+    data: dict[str, Any]
