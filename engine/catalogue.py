@@ -130,7 +130,11 @@ class _Collector:
 
     def add(self, element: etree._Element, message: str) -> None:
         owner = element
-        while owner is not None and owner.get("id") is None:
+        # Form fields have ids of their own; the element a person looks for is the
+        # BPMN/DMN one that holds them.
+        while owner is not None and (
+            owner.get("id") is None or etree.QName(owner).namespace == CAMUNDA_NS
+        ):
             owner = owner.getparent()
         self.problems.append(DiagramProblem(
             message, self.filename, owner.get("id") if owner is not None else None,

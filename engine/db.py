@@ -7,12 +7,14 @@ up front instead of failing half-way with "database is locked" when a reader upg
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+_PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -24,7 +26,15 @@ def make_engine(url: str, **kwargs) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-    _configure_sqlite(engine)
+    prepare_engine(engine)
+    return engine
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """Apply our connection settings to an engine made elsewhere (Flask-SQLAlchemy)."""
+    if engine.dialect.name == "sqlite" and engine not in _PREPARED:
+        _configure_sqlite(engine)
+        _PREPARED.add(engine)
     return engine
 
 

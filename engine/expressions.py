@@ -142,10 +142,15 @@ def _unquote(text: str) -> str | None:
     return None
 
 
+_ISO_ATTEMPT = re.compile(r"^(P[\dT]|R\d*/|\d{4}-\d{2})", re.I)
+
+
 def _looks_iso(kind: str, text: str) -> bool:
-    if kind == "timeCycle":
-        return bool(_ISO_CYCLE.match(text))
-    return bool(_ISO_DURATION.match(text) or _ISO_DATETIME.match(text))
+    """Meant as an ISO literal: valid, or close enough that it is surely a typo for one
+    (``PT2X`` would otherwise be read as a variable and fail only when the timer starts)."""
+    if kind == "timeCycle" and _ISO_CYCLE.match(text):
+        return True
+    return bool(_ISO_DURATION.match(text) or _ISO_DATETIME.match(text) or _ISO_ATTEMPT.match(text))
 
 
 def _check_iso_literal(kind: str, literal: str) -> None:

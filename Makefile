@@ -1,0 +1,39 @@
+# Propflow — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app app
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: install run test test-pg bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: install, create/upgrade the SQLite database, load demo data, start app + timer worker
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	HOST=$(HOST) PORT=$(PORT) FLASK="$(FLASK)" scripts/run.sh
+
+## test: the whole suite (also on PostgreSQL when PROPFLOW_TEST_PG_URL is set, as CI does)
+test: install
+	$(BIN)/pytest
+
+## test-pg: start a throwaway local PostgreSQL and run the suite on SQLite and PostgreSQL
+test-pg: install
+	PROPFLOW_TEST_PG_URL="$$(scripts/postgres.sh start)" $(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/engine.py
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

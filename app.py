@@ -1,0 +1,25 @@
+"""Application factory: configuration and wiring only; no background work starts here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+import web
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent / "var"),
+                template_folder="web/templates")
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("PROPFLOW_SECRET_KEY", "dev-only-change-me"),
+        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{app.instance_path}/propflow.db"),
+        SQLALCHEMY_ENGINE_OPTIONS={},
+    )
+    if config:
+        app.config.update(config)
+    web.init_app(app)
+    return app

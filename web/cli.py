@@ -1,0 +1,82 @@
+"""Command-line verbs: ``flask --app app db|bpmn|demo|timers …``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from engine import InvalidDiagram, upgrade_schema
+from engine import worker as timer_worker
+
+from . import demo, workflow_engine
+
+db_cli = AppGroup("db", help="Database schema.")
+bpmn_cli = AppGroup("bpmn", help="Deploy BPMN and DMN files.")
+demo_cli = AppGroup("demo", help="Demo data for trying the product.")
+timers_cli = AppGroup("timers", help="The timer worker.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the schema to the newest revision."""
+    upgrade_schema(current_app.config["DATABASE_URL"])
+    click.echo("database schema is up to date")
+
+
+@bpmn_cli.command("deploy")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", default=None, help="Deployment name (default: the first file's name).")
+@click.option("--changed-only", is_flag=True, help="Skip processes whose files did not change.")
+def bpmn_deploy(files: tuple[str, ...], name: str | None, changed_only: bool) -> None:
+    """Deploy FILES as new versions; running instances keep theirs."""
+    contents = {Path(f).name: Path(f).read_bytes() for f in files}
+    try:
+        deployment = workflow_engine().deploy(
+            contents, name=name or Path(files[0]).stem, source="cli",
+            duplicate_filtering=True, changed_only=changed_only)
+    except InvalidDiagram as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(1) from None
+    if deployment.duplicate:
+        click.echo("no change: identical to the deployed version")
+    for definition in deployment.definitions:
+        click.echo(f"deployed {definition.key} version {definition.version} ({definition.id})")
+
+
+@demo_cli.command("load")
+def demo_load() -> None:
+    """Deploy bpmn/ and create demo requests in several states (once)."""
+    for line in demo.load(workflow_engine(), Path(current_app.root_path) / "bpmn"):
+        click.echo(line)
+
+
+@timers_cli.command("fire-due")
+def timers_fire_due() -> None:
+    """Fire every timer that is due now, once, and exit."""
+    click.echo(f"advanced {timer_worker.sweep(workflow_engine())} instance(s)")
+
+
+@timers_cli.command("run")
+@click.option("--max-interval", default=30.0, show_default=True,
+              help="Longest sleep between sweeps, in seconds.")
+def timers_run(max_interval: float) -> None:
+    """Run the timer worker until interrupted (SIGINT or SIGTERM)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo("timer worker started")
+    timer_worker.run(workflow_engine(), stop=stop, max_interval=max_interval)
+    click.echo("timer worker stopped")
+
+
+def register(app: Flask) -> None:
+    for group in (db_cli, bpmn_cli, demo_cli, timers_cli):
+        app.cli.add_command(group)
