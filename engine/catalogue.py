@@ -34,6 +34,7 @@ DMN_NAMESPACES = (
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
 )
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+REQUIRED_IF_PROPERTY = "propflow.requiredIf"
 TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
 _FLOW_NODE_TAGS = {
     "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
@@ -57,6 +58,9 @@ class ElementInfo:
     assignee: str | None = None  # Python expression, already translated
     due_date: str | None = None  # Python expression, already translated
     properties: dict[str, str] = field(default_factory=dict)
+    # False for elements reached only from a boundary event (escalation branches): their
+    # end events do not describe how the case ended.
+    main_path: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "form"}
@@ -154,14 +158,35 @@ def prepare_bpmn(tree: etree._Element, filename: str) -> PreparedBpmn:
         if p.get("isExecutable", "true") != "false"
     ]
     reserved = _reserved_ids(p for p, _ in executable)
+    main = _main_path_ids(tree)
     elements: dict[str, ElementInfo] = {}
     for element in tree.iter(f"{{{BPMN_NS}}}*"):
         if _local(element) in _FLOW_NODE_TAGS and element.get("id"):
             if element.get("id") in reserved:
                 problems.add(element, f"the id '{element.get('id')}' is reserved by the engine; "
                                       "rename the element (for example StartEvent_1)")
-            elements[element.get("id")] = _element_info(element, lanes, problems)
+            elements[element.get("id")] = _element_info(element, lanes, problems,
+                                                        element.get("id") in main)
     return PreparedBpmn(tree, filename, executable, elements, problems.problems)
+
+
+def _main_path_ids(tree: etree._Element) -> set[str]:
+    """Flow nodes reachable from a start event by sequence flows, in every process and
+    subprocess; what hangs only off boundary events is not on the main path."""
+    main: set[str] = set()
+    containers = [*tree.iterfind(".//bpmn:process", NS), *tree.iterfind(".//bpmn:subProcess", NS),
+                  *tree.iterfind(".//bpmn:transaction", NS)]
+    for container in containers:
+        targets: dict[str, list[str]] = {}
+        for flow in container.iterfind("bpmn:sequenceFlow", NS):
+            targets.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+        pending = [start.get("id") for start in container.iterfind("bpmn:startEvent", NS)]
+        while pending:
+            node = pending.pop()
+            if node not in main:
+                main.add(node)
+                pending.extend(targets.get(node, ()))
+    return main
 
 
 def _reserved_ids(process_ids) -> set[str]:
@@ -217,7 +242,11 @@ def _check_scripts(tree: etree._Element, problems: _Collector) -> None:
             problems.add(task, "the script task has no script")
             continue
         try:
-            compile(script.text, "<script>", "exec")
+            tree_ = ast.parse(script.text)
+            if any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.walk(tree_)):
+                problems.add(task, "scripts may not import modules; the functions they may use "
+                                   "are provided (add_duration, contains, len, min, max, …)")
+                continue
             compile_script(script.text)
         except SyntaxError as exc:
             problems.add(task, f"the script has a syntax error on line {exc.lineno}: {exc.msg}")
@@ -246,7 +275,7 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
-def _element_info(element, lanes: dict[str, str], problems: _Collector) -> ElementInfo:
+def _element_info(element, lanes: dict[str, str], problems: _Collector, main_path: bool) -> ElementInfo:
     doc = element.find("bpmn:documentation", NS)
     properties = {
         p.get("name"): p.get("value") or ""
@@ -265,6 +294,7 @@ def _element_info(element, lanes: dict[str, str], problems: _Collector) -> Eleme
         assignee=_assignment_expression(element, "assignee", problems),
         due_date=_assignment_expression(element, "dueDate", problems),
         properties=properties,
+        main_path=main_path,
     )
 
 
@@ -334,6 +364,17 @@ def _parse_field(xml_field, problems: _Collector) -> FormField | None:
         (p.get("id"), p.get("value") or "")
         for p in xml_field.iterfind("camunda:properties/camunda:property", NS)
     )
+    # Conditional requirement is a field property rather than a constraint: Camunda 7
+    # refuses constraints it does not know, but ignores properties, so diagrams using it
+    # still deploy there.
+    condition = dict(properties).get(REQUIRED_IF_PROPERTY)
+    if condition is not None:
+        other, _, expected = condition.partition("=")
+        if other.strip() and expected.strip():
+            constraints["required_if"] = (other.strip(), expected.strip())
+        else:
+            problems.add(xml_field, f"form field '{field_id}': {REQUIRED_IF_PROPERTY} needs "
+                                    "'field=value'")
     form_field = FormField(
         id=field_id, type=kind, label=xml_field.get("label") or field_id, options=options,
         properties=properties, **constraints,

@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import runtime
@@ -76,6 +76,39 @@ _AUDITED_KINDS = {
 _EMPTY_FORM = FormDefinition()
 
 
+class _InstanceCache:
+    """Workflows kept in memory between commands, keyed by instance and row version.
+
+    A workflow is checked out for the length of one command, so two threads never step
+    the same object; any change to the row (here or in another process) changes its
+    version and turns the entry into a miss.
+    """
+
+    def __init__(self, size: int):
+        self._size = size
+        self._entries: OrderedDict[str, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def checkout(self, instance_id: str, row_version: int) -> BpmnWorkflow | None:
+        with self._lock:
+            entry = self._entries.pop(instance_id, None)
+        if entry is None or entry[0] != row_version:
+            return None
+        return entry[1]
+
+    def checkin(self, instance_id: str, row_version: int, workflow: BpmnWorkflow) -> None:
+        if self._size <= 0:
+            return
+        with self._lock:
+            current = self._entries.get(instance_id)
+            if current is not None and current[0] >= row_version:
+                return
+            self._entries[instance_id] = (row_version, workflow)
+            self._entries.move_to_end(instance_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
 @dataclass
 class _Definition:
     """A deployed version as the engine uses it: row facts, spec objects, catalogue."""
@@ -90,12 +123,14 @@ class _Definition:
 class WorkflowEngine:
     """Deploy, start, work and inspect BPMN processes stored in one database."""
 
-    def __init__(self, sa_engine: Engine, clock: Clock | None = None, *, cache_size: int = 32):
+    def __init__(self, sa_engine: Engine, clock: Clock | None = None, *, cache_size: int = 32,
+                 instance_cache_size: int = 1024):
         self.clock = clock or SystemClock()
         self._read, self._write = session_factories(sa_engine)
         self._script_engine = build_script_engine()
         self._definitions: OrderedDict[str, _Definition] = OrderedDict()
         self._cache_size = cache_size
+        self._instances = _InstanceCache(instance_cache_size)
         self._lock = threading.Lock()
 
     # --- units of work --------------------------------------------------------------
@@ -107,6 +142,7 @@ class WorkflowEngine:
             try:
                 yield session
                 session.commit()
+                self._return_workflows(session)
             except StaleDataError:
                 session.rollback()
                 raise ConcurrentUpdate("the instance was changed by someone else; reload and retry") from None
@@ -121,6 +157,13 @@ class WorkflowEngine:
     def _reading(self) -> Iterator[Session]:
         with clock_in_effect(self.clock), self._read() as session:
             yield session
+            self._return_workflows(session)
+
+    def _return_workflows(self, session: Session) -> None:
+        """Keep the workflows used by a successful command for the next one on the same
+        instance; a failed command's may be half-mutated and are dropped."""
+        for instance, workflow in session.info.pop("workflows", ()):
+            self._instances.checkin(instance.id, instance.row_version, workflow)
 
     # --- deployment -------------------------------------------------------------------
 
@@ -275,6 +318,7 @@ class WorkflowEngine:
                                                     "definition_id": row.id}))
             runtime.advance(workflow)
             session.add(instance)
+            session.info.setdefault("workflows", []).append((instance, workflow))
             self._save(session, instance, workflow, definition, set(), user, now)
             return self._instance_view(session, instance, workflow, definition)
 
@@ -521,10 +565,16 @@ class WorkflowEngine:
         return loaded
 
     def _load(self, instance: ProcessInstance, definition: _Definition) -> BpmnWorkflow:
-        workflow = load_state(instance.state, instance.serializer_version, definition.specs)
+        """The instance's workflow: the one kept from the last command when its row version
+        still matches, else deserialized from the row."""
+        session = object_session(instance)
+        workflow = self._instances.checkout(instance.id, instance.row_version)
+        if workflow is None:
+            workflow = load_state(instance.state, instance.serializer_version, definition.specs)
         # The library does not serialize the script engine: without this line a loaded
         # workflow would run scripts unrestricted.
         workflow.script_engine = self._script_engine
+        session.info.setdefault("workflows", []).append((instance, workflow))
         return workflow
 
     def _running_instance(self, session: Session, instance_id: str) -> ProcessInstance:
@@ -583,7 +633,8 @@ class WorkflowEngine:
             info = definition.elements.get(item.element_id)
             if info is None or item.id in completed_by_user:
                 continue
-            if info.kind == "endEvent" and item.top_level:
+            if info.kind == "endEvent" and item.top_level and (
+                    info.main_path or instance.end_event_id is None):
                 instance.end_event_id = item.element_id
             milestone = info.properties.get(MILESTONE_PROPERTY)
             if milestone:
@@ -705,7 +756,7 @@ class WorkflowEngine:
             business_key=instance.business_key, status=instance.status,
             started_at=instance.started_at, started_by=instance.started_by,
             ended_at=instance.ended_at, end_event_id=instance.end_event_id,
-            variables=copy.deepcopy(runtime.current_variables(workflow)),
+            variables=copy.deepcopy(runtime.current_variables(workflow, definition.elements)),
             open_tasks=tuple(self._task_view(session, t, instance, definition) for t in tasks),
             deadlines=tuple(DeadlineView(d.name, d.due_at, d.reached_at, d.breached_at, d.met)
                             for d in deadlines),

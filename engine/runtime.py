@@ -206,14 +206,31 @@ def finished_since(workflow: BpmnWorkflow, before: set[UUID]) -> list[FinishedTa
     return [item for _, item in sorted(finished, key=lambda pair: pair[0])]
 
 
-def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
-    """The variables as a person would call them now: the data where work is waiting."""
+def current_variables(workflow: BpmnWorkflow, elements: dict[str, ElementInfo]) -> dict[str, Any]:
+    """The variables as a person would call them now.
+
+    Data lives on tasks. While work is waiting, merge the waiting tasks' data, the main
+    path's last. Once finished, take the main path's end event: the library's
+    ``workflow.data`` is overwritten by whichever branch ends last, so an escalation that
+    ends after the case would otherwise roll its variables back to when it fired.
+    """
+
+    def main_path(task: Task) -> bool:
+        info = elements.get(element_id(task))
+        return info is None or info.main_path
+
     if workflow.is_completed():
-        return dict(workflow.data)
+        ends = [t for t in workflow.tasks.values()
+                if t.state == TaskState.COMPLETED and main_path(t)
+                and elements.get(element_id(t)) is not None
+                and elements[element_id(t)].kind == "endEvent"]
+        if not ends:
+            return dict(workflow.data)
+        return dict(max(ends, key=lambda t: t.last_state_change).data)
+    live = [t for t in all_tasks(workflow)
+            if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)]
     variables: dict[str, Any] = {}
-    live = [t for t in all_tasks(workflow) if t.state in (TaskState.READY, TaskState.WAITING,
-                                                           TaskState.STARTED)]
-    for task in sorted(live, key=lambda t: t.last_state_change):
+    for task in sorted(live, key=lambda t: (main_path(t), t.last_state_change)):
         variables.update(task.data)
     return variables
 

@@ -1,0 +1,302 @@
+"""Every scenario of the service-request flow, run two ways: straight through (the
+engine keeps the workflow in memory between steps) and reloaded (a fresh engine that
+deserializes from the database before every step), on each database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine import InstanceStatus, InvalidTaskData, WorkflowEngine
+from engine.models import AuditAction
+from tests.conftest import SERVICE_REQUEST_FILES, read_files
+
+REQUEST = {
+    "channel": "online", "owner_id": "owner_wang", "owner_name": "王先生",
+    "contact_phone": "13800000000", "building": "3", "unit": "1201",
+    "service_type": "facility", "description": "单元门禁卡失灵 The entrance card reader is broken",
+}
+WORK = {"Task_WorkFacility": {"sop_safety_zone": True, "sop_inspect_parts": True,
+                              "sop_function_test": True, "sop_site_clean": True},
+        "Task_WorkPlumbing": {"sop_shut_valve": True, "sop_protect_floor": True,
+                              "sop_pressure_test": True, "sop_site_clean": True}}
+RECORD = {"work_content": "更换读卡器 Replaced the reader", "work_started_at": "2026-01-05T14:00",
+          "work_finished_at": "2026-01-05T14:40", "materials": "读卡器 x1"}
+
+
+class Case:
+    """Drives one request through the engine as the people in each lane would."""
+
+    def __init__(self, sa_engine, clock, mode: str):
+        self.sa_engine, self.clock, self.mode = sa_engine, clock, mode
+        self._engine = WorkflowEngine(sa_engine, clock)
+        self._engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="service request")
+        self.id: str | None = None
+
+    @property
+    def engine(self) -> WorkflowEngine:
+        if self.mode == "straight":
+            return self._engine
+        return WorkflowEngine(self.sa_engine, self.clock, instance_cache_size=0)
+
+    def submit(self, **changes) -> None:
+        started = self.engine.start("service_request", {**REQUEST, **changes},
+                                    business_key="SR-0001", user="owner_wang")
+        self.id = started.id
+
+    @property
+    def instance(self):
+        return self.engine.instance(self.id)
+
+    def open(self) -> list[str]:
+        return sorted(t.element_id for t in self.instance.open_tasks)
+
+    def task(self, element_id: str):
+        matches = [t for t in self.instance.open_tasks if t.element_id == element_id]
+        assert matches, f"{element_id} is not open; open: {self.open()}"
+        return matches[0]
+
+    def do(self, element_id: str, data: dict | None = None, user: str = "someone"):
+        return self.engine.complete_user_task(self.task(element_id).id, data or {}, user=user)
+
+    def fire(self) -> int:
+        return self.engine.fire_due_timers()
+
+    def intake(self, priority: str | None = None, after: timedelta = timedelta(minutes=20)):
+        self.do("Task_Register", {"registration_note": "已电话核实 Verified by phone"}, "cs_li")
+        review = {"decision": "approve"}
+        if priority:
+            review["priority"] = priority
+        self.do("Task_Review", review, "sup_zhao")
+        self.clock.advance(after)
+        self.do("Task_Confirm", {"confirmed_time": "2026-01-05T14:00"}, "cs_li")
+
+    def execute(self, work_task: str = "Task_WorkFacility", accept: bool = True):
+        self.do("Task_Dispatch", {"technician": "tech_chen"}, "sup_zhao")
+        self.work(work_task)
+        if accept:
+            self.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+
+    def work(self, work_task: str = "Task_WorkFacility"):
+        self.do(work_task, WORK[work_task], "tech_chen")
+        self.do("Task_Record", RECORD, "tech_chen")
+
+    def history(self, action: AuditAction | None = None):
+        entries = self.engine.history(self.id)
+        return [e for e in entries if action is None or e.action == action]
+
+
+@pytest.fixture(params=["straight", "reload"])
+def case(request, sa_engine, clock):
+    return Case(sa_engine, clock, request.param)
+
+
+def hours(n: float) -> timedelta:
+    return timedelta(hours=n)
+
+
+def test_happy_path(case, clock):
+    start = clock.now()
+    case.submit()
+    assert case.open() == ["Task_Register"]
+    register = case.task("Task_Register")
+    assert register.candidate_groups == ("customer_service",)
+    assert register.due_at == start + hours(24)
+    assert register.lane == "客服 Customer service"
+    assert [f.id for f in register.form.fields][:2] == ["description", "contact_phone"]
+    case.intake()
+    assert case.instance.variables["priority"] == "normal"
+    case.execute()
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.end_event_id == "EndEvent_Closed"
+    response, handling = instance.deadline("response"), instance.deadline("handling")
+    assert (response.due_at, response.reached_at, response.met) == (
+        start + hours(24), start + timedelta(minutes=20), True)
+    assert (handling.due_at, handling.met) == (start + timedelta(days=3), True)
+    completed = [(e.element_id, e.actor) for e in case.history(AuditAction.TASK_COMPLETED)]
+    assert completed == [
+        ("Task_Register", "cs_li"), ("Task_Review", "sup_zhao"), ("Task_Confirm", "cs_li"),
+        ("Task_Dispatch", "sup_zhao"), ("Task_WorkFacility", "tech_chen"),
+        ("Task_Record", "tech_chen"), ("Task_Acceptance", "owner_wang")]
+    assert case.fire() == 0 and case.engine.next_timer_due() is None
+
+
+def test_work_is_offered_to_the_dispatched_technician_with_the_skill(case):
+    case.submit()
+    case.intake()
+    case.do("Task_Dispatch", {"technician": "tech_chen"}, "sup_zhao")
+    work = case.task("Task_WorkFacility")
+    assert work.assignee == "tech_chen"
+    assert work.candidate_groups == ("technician",)
+    assert work.properties["propflow.skill"] == "facility"
+    assert case.engine.user_tasks(assignee="tech_chen")[0].id == work.id
+
+
+def test_rejection_needs_a_reason_and_answers_the_owner(case, clock):
+    case.submit()
+    case.do("Task_Register", {}, "cs_li")
+    with pytest.raises(InvalidTaskData) as caught:
+        case.do("Task_Review", {"decision": "reject"}, "sup_zhao")
+    assert caught.value.errors == {"rejection_reason": ["is required"]}
+    assert case.open() == ["Task_Review"]  # nothing was saved
+    clock.advance(hours(1))
+    case.do("Task_Review", {"decision": "reject", "rejection_reason": "不属于物业服务范围"}, "sup_zhao")
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.end_event_id == "EndEvent_Rejected"
+    assert instance.variables["rejection_reason"] == "不属于物业服务范围"
+    assert instance.deadline("response").met is True
+    assert instance.deadline("handling") is None
+
+
+def test_emergency_keywords_set_two_hour_deadlines(case, clock):
+    start = clock.now()
+    case.submit(service_type="plumbing", description="卫生间水管爆管，大量漏水 burst pipe")
+    variables = case.instance.variables
+    assert (variables["proposed_priority"], variables["priority"]) == ("emergency", "emergency")
+    assert case.task("Task_Register").due_at == start + hours(2)
+    case.intake(after=timedelta(minutes=30))
+    case.clock.advance(timedelta(minutes=45))
+    case.execute("Task_WorkPlumbing")
+    instance = case.instance
+    assert instance.deadline("response").met is True
+    assert instance.deadline("handling").due_at == start + hours(2)
+    assert instance.deadline("handling").reached_at == start + timedelta(minutes=75)
+    assert instance.deadline("handling").met is True
+
+
+def test_supervisor_can_reclassify_as_emergency(case, clock):
+    start = clock.now()
+    case.submit()
+    case.intake(priority="emergency")
+    assert case.instance.variables["proposed_priority"] == "normal"
+    assert case.task("Task_Dispatch").due_at == start + hours(2)
+    assert case.instance.deadline("handling").due_at == start + hours(2)
+
+
+def test_rework_loop_returns_to_the_same_technician(case):
+    case.submit()
+    case.intake()
+    case.execute(accept=False)
+    with pytest.raises(InvalidTaskData) as caught:
+        case.do("Task_Acceptance", {"acceptance": "rework"}, "owner_wang")
+    assert caught.value.errors == {"acceptance_comment": ["is required"]}
+    case.do("Task_Acceptance", {"acceptance": "rework", "acceptance_comment": "仍然刷不开"}, "owner_wang")
+    assert case.open() == ["Task_WorkFacility"]
+    assert case.task("Task_WorkFacility").assignee == "tech_chen"
+    case.work()
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.variables["rework_count"] == 1
+
+
+def test_rework_is_bounded_and_then_goes_to_the_supervisor(case):
+    case.submit()
+    case.intake()
+    case.execute(accept=False)
+    for attempt in range(3):
+        case.do("Task_Acceptance", {"acceptance": "rework", "acceptance_comment": f"第{attempt + 1}次"},
+                "owner_wang")
+        if attempt < 2:
+            case.work()
+    assert case.open() == ["Task_Dispute"]
+    case.do("Task_Dispute", {"resolution": "更换供应商后关闭 Closed after changing supplier"}, "sup_zhao")
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.variables["rework_count"] == 3
+    assert instance.deadline("handling").reached_at is not None
+
+
+def test_response_breach_at_24_hours_escalates_without_stopping_the_work(case, clock):
+    start = clock.now()
+    case.submit()
+    clock.advance(hours(24) - timedelta(seconds=1))
+    assert case.fire() == 0
+    clock.advance(timedelta(seconds=2))
+    assert case.fire() == 1
+    assert case.open() == ["Task_Register", "Task_ResponseOverdue"]
+    escalation = case.task("Task_ResponseOverdue")
+    assert escalation.candidate_groups == ("service_supervisor",)
+    breached = case.instance.deadline("response")
+    assert (breached.due_at, breached.breached_at, breached.met) == (
+        start + hours(24), start + hours(24) + timedelta(seconds=1), False)
+    assert case.fire() == 0  # fired once, not again
+    case.do("Task_ResponseOverdue", {"action_taken": "已致电业主道歉 Called the owner"}, "sup_zhao")
+    case.intake(priority="low")
+    case.execute()
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.deadline("response").met is False  # late is late, even when done
+    assert instance.deadline("handling").met is True  # low priority: 7 days
+    assert instance.variables["priority"] == "low"
+    assert len(case.history(AuditAction.DEADLINE_BREACHED)) == 1
+
+
+def test_emergency_response_breach_at_2_hours(case, clock):
+    case.submit(service_type="electrical", description="整栋楼停电 Power out in the whole building")
+    case.do("Task_Register", {}, "cs_li")
+    clock.advance(hours(2) + timedelta(seconds=1))
+    assert case.fire() == 1
+    assert case.open() == ["Task_ResponseOverdue", "Task_Review"]
+    assert case.instance.deadline("response").met is False
+
+
+def test_emergency_handling_breach(case, clock):
+    case.submit(service_type="plumbing", description="地下室漏水 Basement flooding, water leak")
+    case.intake(after=timedelta(minutes=30))
+    case.do("Task_Dispatch", {"technician": "tech_chen"}, "sup_zhao")
+    clock.advance(hours(1) + timedelta(minutes=31))
+    assert case.fire() == 1
+    assert case.open() == ["Task_HandlingOverdue", "Task_WorkPlumbing"]
+    case.do("Task_HandlingOverdue", {"action_taken": "增派人员 Sent a second technician"}, "sup_zhao")
+    case.work("Task_WorkPlumbing")
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.deadline("response").met is True
+    assert instance.deadline("handling").met is False
+
+
+def test_handling_deadline_already_past_fires_as_the_phase_starts(case, clock):
+    """Deadlines count from submission: a phase that starts after its deadline
+    escalates at once instead of giving itself a fresh window."""
+    case.submit()
+    clock.advance(hours(25))
+    case.fire()
+    case.intake(priority="high")  # high: handled within one day of submission
+    assert case.open() == ["Task_Dispatch", "Task_HandlingOverdue", "Task_ResponseOverdue"]
+    assert case.instance.deadline("handling").met is False
+
+
+def test_late_escalation_does_not_overwrite_the_case_data(case, clock):
+    """The escalation branch finishes last; the case's own data must win."""
+    case.submit()
+    clock.advance(hours(25))
+    case.fire()
+    case.intake(priority="low")
+    case.execute()
+    case.do("Task_ResponseOverdue", {"action_taken": "已复盘 Reviewed"}, "sup_zhao")
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.end_event_id == "EndEvent_Closed"
+    assert instance.variables["priority"] == "low"
+    assert instance.variables["acceptance"] == "accepted"
+
+
+def test_start_form_is_enforced(case, sa_engine):
+    with pytest.raises(InvalidTaskData) as caught:
+        case.engine.start("service_request", {**REQUEST, "channel": "fax", "contact_phone": "1"})
+    assert set(caught.value.errors) == {"channel", "contact_phone"}
+    assert case.engine.find_instances() == []
+
+
+def test_cancel_closes_all_work(case):
+    case.submit()
+    cancelled = case.engine.cancel(case.id, user="sup_zhao", reason="业主撤回 Withdrawn")
+    assert cancelled.status == InstanceStatus.CANCELLED
+    assert cancelled.open_tasks == ()
+    assert case.engine.user_tasks() == []
+    assert case.engine.next_timer_due() is None
