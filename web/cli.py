@@ -44,10 +44,9 @@ def bpmn_deploy(files: tuple[str, ...], name: str | None, changed_only: bool) ->
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(1) from None
-    if deployment.duplicate:
-        click.echo("no change: identical to the deployed version")
+    verb = "unchanged" if deployment.duplicate else "deployed"
     for definition in deployment.definitions:
-        click.echo(f"deployed {definition.key} version {definition.version} ({definition.id})")
+        click.echo(f"{verb} {definition.key} version {definition.version} ({definition.id})")
 
 
 @demo_cli.command("load")

@@ -4,4 +4,6 @@ from flask_sqlalchemy import SQLAlchemy
 
 from engine.models import Base
 
-db = SQLAlchemy(model_class=Base)
+# One MetaData for the engine's tables and the web layer's, so one Alembic history
+# covers the whole schema.
+db = SQLAlchemy(metadata=Base.metadata)

@@ -1,0 +1,57 @@
+"""The app as operators use it before the worklist exists: status pages and CLI verbs."""
+
+from datetime import timedelta
+
+from tests.conftest import BPMN_DIR, FIXTURES
+
+
+def test_health_reports_the_database_and_deployed_processes(client, runner):
+    runner.invoke(args=["demo", "load"])
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert [p["key"] for p in body["processes"]] == ["service_request"]
+    assert body["instances"] == {"running": 4, "completed": 2, "cancelled": 0}
+    assert body["open_user_tasks"] == 4
+    assert body["next_timer_due"] is not None
+
+
+def test_status_page_lists_processes(client, runner):
+    runner.invoke(args=["demo", "load"])
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "物业服务申请 Service request" in page.get_data(as_text=True)
+
+
+def test_unknown_page_answers_404_as_json_or_html(client):
+    assert client.get("/nowhere", headers={"Accept": "application/json"}).get_json()["type"] == "Not Found"
+    html = client.get("/nowhere", headers={"Accept": "text/html"})
+    assert html.status_code == 404 and "<h1>404" in html.get_data(as_text=True)
+
+
+def test_demo_load_is_idempotent(runner):
+    first = runner.invoke(args=["demo", "load"])
+    assert first.exit_code == 0, first.output
+    assert "SR-DEMO-004: 现场验收 On-site acceptance" in first.output
+    second = runner.invoke(args=["demo", "load"])
+    assert "demo requests already present" in second.output
+
+
+def test_bpmn_deploy_reports_problems_and_exits_nonzero(runner, tmp_path):
+    bad = tmp_path / "bad.bpmn"
+    bad.write_text((FIXTURES / "approval.bpmn").read_text().replace(">PT2H<", ">PT2X<"))
+    result = runner.invoke(args=["bpmn", "deploy", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.bpmn, element 'Reminder'" in result.output
+    good = runner.invoke(args=["bpmn", "deploy", *(str(p) for p in sorted(BPMN_DIR.iterdir()))])
+    assert good.exit_code == 0 and "deployed service_request version 1" in good.output
+    again = runner.invoke(args=["bpmn", "deploy", *(str(p) for p in sorted(BPMN_DIR.iterdir()))])
+    assert "unchanged service_request version 1" in again.output
+
+
+def test_timers_fire_due_advances_overdue_requests(runner, clock):
+    runner.invoke(args=["demo", "load"])
+    assert "advanced 0 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
+    clock.advance(timedelta(hours=2, minutes=1))  # SR-DEMO-001 is an emergency: 2 h
+    assert "advanced 1 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
