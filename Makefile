@@ -23,6 +23,7 @@ run: install
 
 ## test: the whole suite (also on PostgreSQL when PROPFLOW_TEST_PG_URL is set, as CI does)
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 ## test-pg: start a throwaway local PostgreSQL and run the suite on SQLite and PostgreSQL

@@ -14,7 +14,6 @@ Two jobs, both done on the XML before the library sees it:
 from __future__ import annotations
 
 import ast
-
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any

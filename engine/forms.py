@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -165,39 +165,42 @@ def validate_submission(
     for key in submitted:
         if key not in known:
             errors.setdefault(key, []).append("is not a field of this form")
-
     for form_field in form.fields:
-        present = form_field.id in submitted and not _is_empty(submitted[form_field.id])
-        if form_field.readonly:
-            if present and submitted[form_field.id] != current.get(form_field.id):
-                errors.setdefault(form_field.id, []).append("is read-only")
-            continue
-        if not present:
-            if form_field.default is not None and form_field.id not in current:
-                cleaned[form_field.id] = form_field.default
-            elif form_field.id in submitted and form_field.type == "string":
-                cleaned[form_field.id] = ""
-            continue
-        try:
-            value = coerce_value(form_field, submitted[form_field.id])
-        except ValueError as exc:
-            errors.setdefault(form_field.id, []).append(str(exc))
-            continue
-        problems = _check_bounds(form_field, value)
+        problems = _clean_field(form_field, submitted, current, cleaned)
         if problems:
             errors.setdefault(form_field.id, []).extend(problems)
-            continue
-        cleaned[form_field.id] = value
-
     merged = {**current, **cleaned}
     for form_field in form.fields:
-        if form_field.id in errors or form_field.readonly:
-            continue
-        if _missing_required(form_field, merged):
+        if form_field.id not in errors and not form_field.readonly and _missing_required(
+                form_field, merged):
             errors.setdefault(form_field.id, []).append("is required")
     if errors:
         raise InvalidTaskData(errors)
     return cleaned
+
+
+def _clean_field(form_field: FormField, submitted: Mapping[str, Any], current: Mapping[str, Any],
+                 cleaned: dict[str, Any]) -> list[str]:
+    """Put the field's value into ``cleaned``; return its problems."""
+    present = form_field.id in submitted and not _is_empty(submitted[form_field.id])
+    if form_field.readonly:
+        if present and submitted[form_field.id] != current.get(form_field.id):
+            return ["is read-only"]
+        return []
+    if not present:
+        if form_field.default is not None and form_field.id not in current:
+            cleaned[form_field.id] = form_field.default
+        elif form_field.id in submitted and form_field.type == "string":
+            cleaned[form_field.id] = ""
+        return []
+    try:
+        value = coerce_value(form_field, submitted[form_field.id])
+    except ValueError as exc:
+        return [str(exc)]
+    problems = _check_bounds(form_field, value)
+    if not problems:
+        cleaned[form_field.id] = value
+    return problems
 
 
 def _missing_required(form_field: FormField, values: Mapping[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 
+
 class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
     """Restores a workflow around spec objects handed in, not rebuilt from the dict."""
 

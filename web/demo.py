@@ -67,10 +67,11 @@ def _take(engine: WorkflowEngine, instance_id: str, step: str, service_type: str
     element, data, user = {
         "register": ("Task_Register", {"registration_note": "已核实联系方式 Contact verified"}, "cs_zhang"),
         "review": ("Task_Review", {"decision": "approve"}, "sup_zhao"),
-        "reject": ("Task_Review", {"decision": "reject",
-                                   "rejection_reason": "不属于物业服务范围 Outside our services"}, "sup_zhao"),
-        "confirm": ("Task_Confirm", {"confirmed_time": "2026-12-01T10:00",
-                                     "confirmation_note": "业主上午在家 Owner home in the morning"}, "cs_zhang"),
+        "reject": ("Task_Review", {
+            "decision": "reject", "rejection_reason": "不属于物业服务范围 Outside our services"}, "sup_zhao"),
+        "confirm": ("Task_Confirm", {
+            "confirmed_time": "2026-12-01T10:00",
+            "confirmation_note": "业主上午在家 Owner home in the morning"}, "cs_zhang"),
         "dispatch": ("Task_Dispatch", {"technician": technician}, "sup_zhao"),
         "work": (_WORK_TASK[service_type], {}, technician),
         "record": ("Task_Record", {"work_content": "已按标准完成 Done to standard",

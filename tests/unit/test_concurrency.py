@@ -1,5 +1,6 @@
 """Two people completing the same task at once: exactly one wins, the other is told."""
 
+import contextlib
 import threading
 
 import pytest
@@ -59,10 +60,9 @@ def test_lost_update_is_refused_even_when_both_read_first(approvals, sa_engine, 
     real_advance = runtime.advance
 
     def advance_after_both_loaded(workflow):
-        try:
+        # SQLite serializes writers up front: there the second cannot have loaded yet.
+        with contextlib.suppress(threading.BrokenBarrierError):
             both_loaded.wait(timeout=2)
-        except threading.BrokenBarrierError:
-            pass  # SQLite serializes writers up front: the second cannot have loaded yet
         return real_advance(workflow)
 
     monkeypatch.setattr(runtime, "advance", advance_after_both_loaded)

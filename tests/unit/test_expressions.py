@@ -76,7 +76,7 @@ def test_feel_cells_translate(cell, python):
 def test_a_feel_list_would_otherwise_never_match():
     """The reason for translating: compared with ==, a tuple never equals a string."""
     untranslated = '"plumbing","electrical"'
-    assert ("plumbing" == eval(untranslated)) is False
+    assert (eval(untranslated) == "plumbing") is False
     translated = expressions.dmn_input_entry(untranslated).replace("?", "value")
     assert eval(translated, {"value": "plumbing"}) is True
     assert eval(translated, {"value": "cleaning"}) is False
