@@ -1,0 +1,65 @@
+"""The real timer worker process, killed with SIGKILL in the middle of a sweep, loses
+nothing and fires nothing twice once restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from engine import AuditAction, ManualClock, WorkflowEngine, make_engine
+from engine.models import AuditEvent, Timer
+from tests.conftest import ROOT, SERVICE_REQUEST_FILES, read_files
+from tests.unit.test_service_request import REQUEST
+
+INSTANCES = 300
+
+
+def breaches(sa_engine) -> list[str]:
+    with sa_engine.connect() as connection:
+        return list(connection.scalars(select(AuditEvent.instance_id).where(
+            AuditEvent.action == AuditAction.DEADLINE_BREACHED)))
+
+
+def due_timers(sa_engine, now) -> int:
+    with sa_engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(Timer).where(Timer.due_at <= now))
+
+
+def worker(database_url: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "timers", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_kill_9_mid_sweep_then_restart(database_url, sa_engine):
+    # Requests submitted three days ago (by the engine's clock): all response deadlines
+    # are due by the wall clock the worker process uses.
+    past = ManualClock(datetime.now(UTC) - timedelta(days=3))
+    engine = WorkflowEngine(sa_engine, past)
+    engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="sr")
+    for number in range(INSTANCES):
+        engine.start("service_request", REQUEST, business_key=f"SR-{number}")
+
+    process = worker(database_url, "fire-due")
+    deadline = time.monotonic() + 60
+    while len(breaches(sa_engine)) < 5 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling another process, not controlling time
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    process.stdout.close()
+    fired_before_kill = len(breaches(sa_engine))
+    assert 0 < fired_before_kill  # it did work before it died
+
+    restarted = worker(database_url, "fire-due")
+    output, _ = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, output
+    fired = breaches(sa_engine)
+    assert len(fired) == INSTANCES, "a timer was lost"
+    assert len(set(fired)) == INSTANCES, "a timer fired twice"
+    assert due_timers(sa_engine, datetime.now(UTC)) == 0
