@@ -21,15 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow  # noqa: E402  (bench measures the library too)
-from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import insert, select
 
-from engine import ManualClock, WorkflowEngine, make_engine, upgrade_schema, worker  # noqa: E402
-from engine.models import ProcessInstance, Timer  # noqa: E402
-from engine.scripting import build_script_engine  # noqa: E402
-from engine.serialization import SERIALIZER, LoadedSpecs  # noqa: E402
-from engine.specs import compile_deployment  # noqa: E402
+from engine import ManualClock, WorkflowEngine, make_engine, upgrade_schema, worker
+from engine.models import ProcessInstance, Timer
+from engine.scripting import build_script_engine
+from engine.serialization import SERIALIZER, LoadedSpecs
+from engine.specs import compile_deployment
 
 BPMN = Path(__file__).resolve().parent.parent / "bpmn"
 FILES = {p.name: p.read_bytes() for p in BPMN.iterdir() if p.suffix in (".bpmn", ".dmn")}

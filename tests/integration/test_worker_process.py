@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from engine import AuditAction, ManualClock, WorkflowEngine, make_engine
+from engine import AuditAction, ManualClock, WorkflowEngine
 from engine.models import AuditEvent, Timer
 from tests.conftest import ROOT, SERVICE_REQUEST_FILES, read_files
 from tests.unit.test_service_request import REQUEST
@@ -54,7 +54,7 @@ def test_kill_9_mid_sweep_then_restart(database_url, sa_engine):
     process.wait(timeout=30)
     process.stdout.close()
     fired_before_kill = len(breaches(sa_engine))
-    assert 0 < fired_before_kill  # it did work before it died
+    assert 0 < fired_before_kill < INSTANCES  # killed in the middle of real work
 
     restarted = worker(database_url, "fire-due")
     output, _ = restarted.communicate(timeout=300)

@@ -1,0 +1,128 @@
+"""WTForms classes built from the engine's form definitions (``camunda:formData``).
+
+A pure function of the definition: the browser gets the same fields, labels, defaults and
+checks the engine enforces. The engine validates again on completion and stays the one
+authority; :func:`apply_engine_errors` puts its field errors back on the form so the page
+can re-render them (with HTTP 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    Form,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation
+
+from engine import FormDefinition, FormField
+
+# Longer text gets a text area; the threshold is about one line of a form.
+_TEXTAREA_FROM = 200
+_DATE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]
+
+
+class _RequiredIf:
+    """Required when another field holds a given value (``propflow.requiredIf``)."""
+
+    def __init__(self, other: str, expected: str):
+        self.other, self.expected = other, expected
+        self.field_flags = {}
+
+    def __call__(self, form: Form, field) -> None:
+        other = form._fields.get(self.other)
+        if other is not None and str(other.data) == self.expected and not (field.data or "").strip():
+            raise StopValidation("is required")  # Optional() after it would clear the error
+
+
+def build_form_class(definition: FormDefinition, name: str = "TaskForm") -> type[Form]:
+    """A WTForms class with one field per form field, in the diagram's order."""
+    attributes = {f.id: _make_field(f) for f in definition.fields}
+    return type(name, (Form,), attributes)
+
+
+def _validators(form_field: FormField) -> list:
+    if form_field.readonly:
+        return [Optional()]
+    required = form_field.required and form_field.type != "boolean"  # unticked is an answer
+    validators: list = [InputRequired()] if required else [Optional()]
+    if form_field.required_if:
+        validators.insert(0, _RequiredIf(*form_field.required_if))
+    if form_field.type == "string" and (form_field.minlength or form_field.maxlength):
+        validators.append(Length(min=form_field.minlength or -1, max=form_field.maxlength or -1))
+    if form_field.type == "long" and (form_field.min is not None or form_field.max is not None):
+        validators.append(NumberRange(min=form_field.min, max=form_field.max))
+    return validators
+
+
+def _make_field(form_field: FormField):
+    options = {
+        "label": form_field.label or form_field.id,
+        "validators": _validators(form_field),
+        "default": form_field.default,
+        "render_kw": {"readonly": True} if form_field.readonly else None,
+    }
+    kind = form_field.type
+    if kind == "long":
+        return IntegerField(**options)
+    if kind == "boolean":
+        return BooleanField(**options)
+    if kind == "date":
+        return DateTimeLocalField(format=_DATE_FORMATS, **options)
+    if kind == "enum":
+        choices = [SelectChoice("", "—"), *(SelectChoice(v, label) for v, label in form_field.options)]
+        return SelectField(choices=choices, **options)
+    if (form_field.maxlength or 0) > _TEXTAREA_FROM:
+        return TextAreaField(**options)
+    return StringField(**options)
+
+
+def form_data(form: Form, definition: FormDefinition) -> dict[str, Any]:
+    """The submitted values as the engine takes them (dates as ISO 8601 text); read-only
+    and empty optional fields are left out so the engine keeps current values."""
+    values: dict[str, Any] = {}
+    for form_field in definition.fields:
+        if form_field.readonly:
+            continue
+        value = form[form_field.id].data
+        if isinstance(value, (datetime, date)):
+            value = value.isoformat()
+        if value in (None, "") and form_field.type != "boolean":
+            continue
+        values[form_field.id] = value
+    return values
+
+
+def initial_values(definition: FormDefinition, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Process variables named like a field are shown as its value (Camunda's binding)."""
+    values = {}
+    for form_field in definition.fields:
+        if form_field.id not in variables:
+            continue
+        value = variables[form_field.id]
+        if form_field.type == "date" and isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+        values[form_field.id] = value
+    return values
+
+
+def apply_engine_errors(form: Form, errors: Mapping[str, list[str]]) -> None:
+    """Attach the engine's field errors to the form for re-rendering."""
+    for field_id, messages in errors.items():
+        target = form._fields.get(field_id)
+        if target is None:
+            form.form_errors.extend(f"{field_id}: {m}" for m in messages)
+        else:
+            target.errors = [*target.errors, *messages]
