@@ -21,14 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import insert, select
 
-from engine import ManualClock, WorkflowEngine, make_engine, upgrade_schema, worker
+from engine import ManualClock, WorkflowEngine, baseline, make_engine, upgrade_schema, worker
 from engine.models import ProcessInstance, Timer
-from engine.scripting import build_script_engine
-from engine.serialization import SERIALIZER, LoadedSpecs
 from engine.specs import compile_deployment
 
 BPMN = Path(__file__).resolve().parent.parent / "bpmn"
@@ -57,25 +53,11 @@ def median_ms(samples: list[float]) -> float:
 def raw_library(instances: int) -> float:
     """Per user task: deserialize the full JSON, complete the task, serialize it back —
     what an application using the library directly does for each request."""
-    specs = LoadedSpecs(compile_deployment(FILES)[0].spec_json)
-    script_engine = build_script_engine()
-    samples = []
+    spec_json = compile_deployment(FILES)[0].spec_json
+    start = {**REQUEST, "started_at": "2026-01-05T09:00:00+00:00"}
+    samples: list[float] = []
     for _ in range(instances):
-        workflow = BpmnWorkflow(specs.spec, specs.subprocess_specs, script_engine=script_engine)
-        workflow.task_tree.data.update({**REQUEST, "started_at": "2026-01-05T09:00:00+00:00"})
-        workflow.do_engine_steps()
-        state = SERIALIZER.serialize_json(workflow)
-        for element_id, data in STEPS:
-            began = time.perf_counter()
-            workflow = SERIALIZER.deserialize_json(state)
-            workflow.script_engine = script_engine
-            task = next(t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
-                        if t.task_spec.bpmn_id == element_id)
-            task.data.update(data)
-            task.run()
-            workflow.do_engine_steps()
-            state = SERIALIZER.serialize_json(workflow)
-            samples.append(time.perf_counter() - began)
+        samples.extend(baseline.in_memory_completion_times(spec_json, start, STEPS))
     return median_ms(samples)
 
 

@@ -167,6 +167,18 @@ def test_emergency_keywords_set_two_hour_deadlines(case, clock):
     assert instance.deadline("handling").met is True
 
 
+@pytest.mark.parametrize(("service_type", "description", "priority"), [
+    ("plumbing", "洗手盆下水慢 The basin drains slowly", "high"),  # FEEL list "plumbing","electrical"
+    ("electrical", "走廊灯不亮 Corridor light is out", "high"),
+    ("cleaning", "楼道需要清扫 Stairwell needs sweeping", "low"),
+    ("other", "想咨询停车位 Asking about parking", "normal"),
+    ("cleaning", "有燃气味道 Smell of GAS in the hall", "emergency"),  # keywords, any case
+])
+def test_decision_table_proposes_the_priority(case, service_type, description, priority):
+    case.submit(service_type=service_type, description=description)
+    assert case.instance.variables["proposed_priority"] == priority
+
+
 def test_supervisor_can_reclassify_as_emergency(case, clock):
     start = clock.now()
     case.submit()
