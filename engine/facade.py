@@ -238,24 +238,16 @@ class WorkflowEngine:
 
     def definition(self, definition_id: str) -> DefinitionView:
         with self._reading() as session:
-            row = session.get(ProcessDefinition, definition_id)
-            if row is None:
-                raise ProcessNotFound(f"no process definition '{definition_id}'")
-            return _definition_view(row)
+            return _definition_view(self._definition_row(session, definition_id))
 
     def latest_definition(self, key: str) -> DefinitionView:
         with self._reading() as session:
-            row = self._latest_row(session, key)
-            if row is None:
-                raise ProcessNotFound(f"no process with key '{key}' is deployed")
-            return _definition_view(row)
+            return _definition_view(self._latest_or_fail(session, key))
 
     def definition_resource(self, definition_id: str) -> tuple[str, bytes]:
         """The BPMN file a definition was parsed from: (file name, content)."""
         with self._reading() as session:
-            row = session.get(ProcessDefinition, definition_id)
-            if row is None:
-                raise ProcessNotFound(f"no process definition '{definition_id}'")
+            row = self._definition_row(session, definition_id)
             resource = session.scalars(select(DeploymentResource).where(
                 DeploymentResource.deployment_id == row.deployment_id,
                 DeploymentResource.name == row.resource_name)).one()
@@ -263,10 +255,7 @@ class WorkflowEngine:
 
     def start_form(self, key: str) -> FormDefinition | None:
         with self._reading() as session:
-            row = self._latest_row(session, key)
-            if row is None:
-                raise ProcessNotFound(f"no process with key '{key}' is deployed")
-            definition = self._definition(session, row.id)
+            definition = self._definition(session, self._latest_or_fail(session, key).id)
         start = definition.start_element
         return start.form if start is not None else None
 
@@ -292,10 +281,8 @@ class WorkflowEngine:
         variables = dict(variables or {})
         now = self.clock.now()
         with self._unit_of_work() as session:
-            row = (session.get(ProcessDefinition, definition_id) if definition_id
-                   else self._latest_row(session, key))
-            if row is None:
-                raise ProcessNotFound(f"no process with key '{key or definition_id}' is deployed")
+            row = (self._definition_row(session, definition_id) if definition_id
+                   else self._latest_or_fail(session, key))
             definition = self._definition(session, row.id)
             start = definition.start_element
             if start is not None and start.form is not None and start.form.fields:
@@ -544,15 +531,27 @@ class WorkflowEngine:
         return session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
                                .order_by(ProcessDefinition.version.desc()).limit(1)).first()
 
+    @staticmethod
+    def _definition_row(session: Session, definition_id: str) -> ProcessDefinition:
+        row = session.get(ProcessDefinition, definition_id)
+        if row is None:
+            raise ProcessNotFound(f"no process definition '{definition_id}'")
+        return row
+
+    @classmethod
+    def _latest_or_fail(cls, session: Session, key: str) -> ProcessDefinition:
+        row = cls._latest_row(session, key)
+        if row is None:
+            raise ProcessNotFound(f"no process with key '{key}' is deployed")
+        return row
+
     def _definition(self, session: Session, definition_id: str) -> _Definition:
         with self._lock:
             cached = self._definitions.get(definition_id)
             if cached is not None:
                 self._definitions.move_to_end(definition_id)
                 return cached
-        row = session.get(ProcessDefinition, definition_id)
-        if row is None:
-            raise ProcessNotFound(f"no process definition '{definition_id}'")
+        row = self._definition_row(session, definition_id)
         specs = LoadedSpecs(row.spec)
         elements = {k: ElementInfo.from_dict(v) for k, v in row.catalogue.items()}
         start = next((elements[name] for name in specs.spec.task_specs

@@ -80,20 +80,20 @@ def _guards() -> dict[str, Any]:
     }
 
 
+def _compiled(result, what: str) -> CodeType:
+    if result.errors:
+        raise UnsafeSource(f"{what} is not allowed: {'; '.join(result.errors)}")
+    return result.code
+
+
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> CodeType:
-    result = compile_restricted_eval(source, "<expression>")
-    if result.errors:
-        raise UnsafeSource(f"expression '{source}' is not allowed: {'; '.join(result.errors)}")
-    return result.code
+    return _compiled(compile_restricted_eval(source, "<expression>"), f"expression '{source}'")
 
 
 @lru_cache(maxsize=1024)
 def compile_script(source: str) -> CodeType:
-    result = compile_restricted_exec(source, "<string>")
-    if result.errors:
-        raise UnsafeSource(f"script is not allowed: {'; '.join(result.errors)}")
-    return result.code
+    return _compiled(compile_restricted_exec(source, "<string>"), "script")
 
 
 class RestrictedEnvironment(TaskDataEnvironment):
