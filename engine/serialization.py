@@ -13,14 +13,23 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 
 
 class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
-    """Restores a workflow around spec objects handed in, not rebuilt from the dict."""
+    """Stores a workflow without its spec and restores it around spec objects handed in,
+    not rebuilt from the dict: converting the spec on every save would cost about as
+    much as the rest of the state together."""
+
+    def state_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        data = WorkflowConverter.to_dict(self, workflow)
+        data["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        data["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        data["typename"] = self.typename
+        return data
 
     def from_dict(self, dct):
         shared = dct.pop("_propflow_specs", None)
@@ -36,13 +45,13 @@ class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
-def _make_serializer() -> BpmnWorkflowSerializer:
-    config = dict(DEFAULT_CONFIG)
-    config[BpmnWorkflow] = _SharedSpecWorkflowConverter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+def _make_serializer() -> tuple[BpmnWorkflowSerializer, _SharedSpecWorkflowConverter]:
+    registry = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
+    converter = _SharedSpecWorkflowConverter(BpmnWorkflow, registry)  # replaces the default
+    return BpmnWorkflowSerializer(registry), converter
 
 
-SERIALIZER = _make_serializer()
+SERIALIZER, _WORKFLOW_CONVERTER = _make_serializer()
 SERIALIZER_VERSION = SERIALIZER.VERSION
 
 
@@ -68,10 +77,7 @@ class LoadedSpecs:
 
 
 def dump_state(workflow: BpmnWorkflow) -> str:
-    data = SERIALIZER.to_dict(workflow)
-    data.pop("spec", None)
-    data.pop("subprocess_specs", None)
-    return json.dumps(data, separators=(",", ":"))
+    return json.dumps(_WORKFLOW_CONVERTER.state_dict(workflow), separators=(",", ":"))
 
 
 def load_state(state: str, serializer_version: str, specs: LoadedSpecs) -> BpmnWorkflow:

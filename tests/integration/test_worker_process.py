@@ -63,3 +63,20 @@ def test_kill_9_mid_sweep_then_restart(database_url, sa_engine):
     assert len(fired) == INSTANCES, "a timer was lost"
     assert len(set(fired)) == INSTANCES, "a timer fired twice"
     assert due_timers(sa_engine, datetime.now(UTC)) == 0
+
+
+def test_timers_run_fires_while_running_and_stops_on_sigterm(database_url, sa_engine):
+    past = ManualClock(datetime.now(UTC) - timedelta(days=3))
+    engine = WorkflowEngine(sa_engine, past)
+    engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="sr")
+    started = [engine.start("service_request", REQUEST, business_key=f"SR-{n}").id for n in range(3)]
+
+    process = worker(database_url, "run", "--max-interval", "1")
+    deadline = time.monotonic() + 60
+    while len(breaches(sa_engine)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling another process, not controlling time
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert sorted(breaches(sa_engine)) == sorted(started)
+    assert b"timer worker stopped" in output
