@@ -24,11 +24,34 @@ from .errors import (
 from .facade import WorkflowEngine
 from .forms import FormDefinition, FormField
 from .models import AuditAction, InstanceStatus
+from .views import AuditEntry, InstanceView, TaskFilter, TaskView
 
 __all__ = [
-    "AuditAction", "Clock", "ConcurrentUpdate", "Conflict", "DiagramProblem", "EngineError",
-    "FormDefinition", "FormField", "InstanceNotFound", "InstanceNotRunning", "InstanceStatus",
-    "InvalidDiagram", "InvalidTaskData", "ManualClock", "NotFound", "ProcessNotFound",
-    "ScriptError", "SystemClock", "TaskNotFound", "TaskNotReady", "WorkflowEngine",
-    "make_engine", "upgrade_schema",
+    "AuditAction",
+    "AuditEntry",
+    "Clock",
+    "ConcurrentUpdate",
+    "Conflict",
+    "DiagramProblem",
+    "EngineError",
+    "FormDefinition",
+    "FormField",
+    "InstanceNotFound",
+    "InstanceNotRunning",
+    "InstanceStatus",
+    "InstanceView",
+    "InvalidDiagram",
+    "InvalidTaskData",
+    "ManualClock",
+    "NotFound",
+    "ProcessNotFound",
+    "ScriptError",
+    "SystemClock",
+    "TaskFilter",
+    "TaskNotFound",
+    "TaskNotReady",
+    "TaskView",
+    "WorkflowEngine",
+    "make_engine",
+    "upgrade_schema",
 ]

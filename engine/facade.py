@@ -62,6 +62,7 @@ from .views import (
     DefinitionView,
     DeploymentView,
     InstanceView,
+    TaskFilter,
     TaskView,
 )
 
@@ -462,41 +463,54 @@ class WorkflowEngine:
                 query = query.where(ProcessInstance.status == status)
             return list(session.scalars(query.limit(limit).offset(offset)))
 
-    def user_tasks(
-        self,
-        *,
-        instance_id: str | None = None,
-        assignee: str | None = None,
-        candidate_groups: tuple[str, ...] | list[str] | None = None,
-        candidate_user: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[TaskView]:
-        """Ready user tasks, soonest due first. Candidate filters match tasks offered to
-        any of the groups (or to the user) whether or not someone has claimed them."""
+    def user_tasks(self, where: TaskFilter | None = None, *, limit: int = 100, offset: int = 0,
+                   **criteria: Any) -> list[TaskView]:
+        """Ready user tasks matching ``where`` (or the same criteria as keywords), soonest
+        due first, then oldest."""
+        where = where or TaskFilter(**criteria)
         with self._reading() as session:
-            query = select(UserTask, ProcessInstance).join(
-                ProcessInstance, ProcessInstance.id == UserTask.instance_id)
-            if instance_id is not None:
-                query = query.where(UserTask.instance_id == instance_id)
-            if assignee is not None:
-                query = query.where(UserTask.assignee == assignee)
-            offered = []
-            if candidate_groups:
-                offered.append(select(UserTaskCandidate.task_id).where(
-                    UserTaskCandidate.kind == "group",
-                    UserTaskCandidate.value.in_(list(candidate_groups))))
-            if candidate_user:
-                offered.append(select(UserTaskCandidate.task_id).where(
-                    UserTaskCandidate.kind == "user", UserTaskCandidate.value == candidate_user))
-            if offered:
-                query = query.where(or_(*(UserTask.id.in_(sub) for sub in offered)))
-            query = query.order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.created_at,
-                                   UserTask.id).limit(limit).offset(offset)
+            query = self._task_query(select(UserTask, ProcessInstance), where).order_by(
+                UserTask.due_at.is_(None), UserTask.due_at, UserTask.created_at, UserTask.id)
+            rows = session.execute(query.limit(limit).offset(offset)).all()
+            candidates = self._candidates(session, [task.id for task, _ in rows])
             return [
-                self._task_view(session, task, instance, self._definition(session, task.definition_id))
-                for task, instance in session.execute(query).all()
+                self._task_view(session, task, instance, self._definition(session, task.definition_id),
+                                candidates=candidates.get(task.id, ()))
+                for task, instance in rows
             ]
+
+    def count_user_tasks(self, where: TaskFilter | None = None, **criteria: Any) -> int:
+        where = where or TaskFilter(**criteria)
+        with self._reading() as session:
+            return session.scalar(self._task_query(select(func.count(UserTask.id)), where))
+
+    @staticmethod
+    def _task_query(query, where: TaskFilter):
+        criteria = (
+            (where.instance_id, lambda v: UserTask.instance_id == v),
+            (where.process_key, lambda v: ProcessInstance.process_key == v),
+            (where.assignee, lambda v: UserTask.assignee == v),
+            (where.priority, lambda v: UserTask.priority == v),
+            (where.due_before, lambda v: UserTask.due_at < v),
+            (where.skills, lambda v: or_(UserTask.skill.is_(None), UserTask.skill.in_(list(v)))),
+        )
+        conditions = [condition(value) for value, condition in criteria if value is not None]
+        if where.unassigned:
+            conditions.append(UserTask.assignee.is_(None))
+        offered = _offered_conditions(where)
+        if offered:
+            conditions.append(or_(*offered))
+        return query.join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(*conditions)
+
+    @staticmethod
+    def _candidates(session: Session, task_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+        found: dict[str, list[tuple[str, str]]] = {}
+        if task_ids:
+            for task_id, kind, value in session.execute(
+                    select(UserTaskCandidate.task_id, UserTaskCandidate.kind, UserTaskCandidate.value)
+                    .where(UserTaskCandidate.task_id.in_(task_ids))):
+                found.setdefault(task_id, []).append((kind, value))
+        return found
 
     def task(self, task_id: str, *, with_data: bool = True) -> TaskView:
         """One ready task, with its current variables.
@@ -698,7 +712,7 @@ class WorkflowEngine:
                 id=task.id, instance_id=instance.id, definition_id=definition.id,
                 element_id=task.element_id, name=info.name if info else task.element_id,
                 lane=info.lane if info else None, assignee=task.assignee, due_at=task.due_at,
-                created_at=now))
+                created_at=now, priority=task.priority, skill=task.skill))
             session.add_all(
                 [UserTaskCandidate(task_id=task.id, kind="group", value=g) for g in task.candidate_groups]
                 + [UserTaskCandidate(task_id=task.id, kind="user", value=u) for u in task.candidate_users])
@@ -729,9 +743,10 @@ class WorkflowEngine:
                               tuple(_definition_view(r) for r in rows), duplicate)
 
     def _task_view(self, session, row: UserTask, instance: ProcessInstance, definition: _Definition,
-                   data: dict[str, Any] | None = None) -> TaskView:
-        candidates = session.execute(select(UserTaskCandidate.kind, UserTaskCandidate.value)
-                                     .where(UserTaskCandidate.task_id == row.id)).all()
+                   data: dict[str, Any] | None = None,
+                   candidates: list[tuple[str, str]] | tuple | None = None) -> TaskView:
+        if candidates is None:
+            candidates = self._candidates(session, [row.id]).get(row.id, [])
         info = definition.elements.get(row.element_id)
         return TaskView(
             id=row.id, instance_id=row.instance_id, business_key=instance.business_key,
@@ -742,7 +757,8 @@ class WorkflowEngine:
             candidate_users=tuple(sorted(v for k, v in candidates if k == "user")),
             due_at=row.due_at, created_at=row.created_at,
             form=info.form if info and info.form else _EMPTY_FORM,
-            properties=dict(info.properties) if info else {}, data=data)
+            properties=dict(info.properties) if info else {}, data=data,
+            priority=row.priority, skill=row.skill, instance_started_at=instance.started_at)
 
     def _instance_view(self, session, instance, workflow, definition) -> InstanceView:
         session.flush()
@@ -760,6 +776,19 @@ class WorkflowEngine:
             deadlines=tuple(DeadlineView(d.name, d.due_at, d.reached_at, d.breached_at, d.met)
                             for d in deadlines),
             row_version=instance.row_version)
+
+
+def _offered_conditions(where: TaskFilter) -> list:
+    offered = []
+    if where.candidate_groups:
+        offered.append(UserTask.id.in_(select(UserTaskCandidate.task_id).where(
+            UserTaskCandidate.kind == "group", UserTaskCandidate.value.in_(list(where.candidate_groups)))))
+    if where.candidate_user:
+        offered.append(UserTask.id.in_(select(UserTaskCandidate.task_id).where(
+            UserTaskCandidate.kind == "user", UserTaskCandidate.value == where.candidate_user)))
+    if where.or_assignee is not None:
+        offered.append(UserTask.assignee == where.or_assignee)
+    return offered
 
 
 def _check_plain(variables: Mapping[str, Any]) -> None:

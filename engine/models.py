@@ -150,6 +150,10 @@ class UserTask(Base):
     assignee: Mapped[str | None] = mapped_column(String(64), index=True)
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime]
+    # Copied when the task is created so worklists can filter without loading instances:
+    # the process variable ``priority`` and the task's ``propflow.skill`` property.
+    priority: Mapped[str | None] = mapped_column(String(32), index=True)
+    skill: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class UserTaskCandidate(Base):

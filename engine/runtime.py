@@ -25,6 +25,9 @@ from .clock import as_utc
 from .errors import ScriptError
 from .scripting import UnsafeSource
 
+PRIORITY_VARIABLE = "priority"  # a process variable of this name is indexed on the worklist
+SKILL_PROPERTY = "propflow.skill"
+
 # Bounds the engine-step loop: each pass runs every ready automatic task, so only a
 # diagram whose timers keep firing at once (an R/PT0S cycle, say) could get near it.
 _MAX_PASSES = 100
@@ -38,6 +41,8 @@ class ReadyUserTask:
     candidate_groups: tuple[str, ...]
     candidate_users: tuple[str, ...]
     due_at: datetime | None
+    priority: str | None
+    skill: str | None
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,14 @@ def ready_user_tasks(workflow: BpmnWorkflow, elements: dict[str, ElementInfo]) -
             candidate_groups=_evaluate_list(workflow, task, info.candidate_groups) if info else (),
             candidate_users=_evaluate_list(workflow, task, info.candidate_users) if info else (),
             due_at=_evaluate_datetime(workflow, task, info.due_date) if info else None,
+            priority=_text(task.data.get(PRIORITY_VARIABLE)),
+            skill=info.properties.get(SKILL_PROPERTY) if info else None,
         ))
     return ready
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def evaluate(workflow: BpmnWorkflow, task: Task, expression: str) -> Any:

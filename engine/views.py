@@ -52,6 +52,27 @@ class TaskView:
     form: FormDefinition
     properties: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] | None = None  # the task's variables, when asked for one task
+    priority: str | None = None
+    skill: str | None = None
+    instance_started_at: datetime | None = None  # where SLA windows start
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which ready user tasks to list. Criteria combine with AND; the "offered" ones —
+    ``candidate_groups``, ``candidate_user`` and ``or_assignee`` — combine with OR among
+    themselves. ``skills`` keeps tasks that need no skill or one of these."""
+
+    instance_id: str | None = None
+    process_key: str | None = None
+    assignee: str | None = None
+    unassigned: bool = False
+    priority: str | None = None
+    due_before: datetime | None = None
+    skills: tuple[str, ...] | None = None
+    candidate_groups: tuple[str, ...] = ()
+    candidate_user: str | None = None
+    or_assignee: str | None = None
 
 
 @dataclass(frozen=True)

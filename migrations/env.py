@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import pool
 
+import web.models  # noqa: F401  (registers the web layer's tables on the shared metadata)
 from engine.db import make_engine
 from engine.models import Base
 

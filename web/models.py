@@ -1,0 +1,116 @@
+"""The web layer's tables: people, their roles and skills, and uploaded photos.
+
+Roles are also the candidate groups of the BPMN user tasks (``camunda:candidateGroups``),
+so a task offered to ``customer_service`` is offered to every user with that role.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine.models import UTCDateTime
+
+from .extensions import db
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    CUSTOMER_SERVICE = "customer_service"
+    SERVICE_SUPERVISOR = "service_supervisor"
+    TECHNICIAN = "technician"
+    QUALITY_REVIEWER = "quality_reviewer"
+    PROCESS_OWNER = "process_owner"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+STAFF_ROLES = frozenset(Role) - {Role.OWNER}
+LOCALES = ("zh_CN", "en")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    locale: Mapped[str] = mapped_column(String(8), default="zh_CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    building: Mapped[str | None] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    role_rows: Mapped[list[UserRole]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role")
+    skill_rows: Mapped[list[UserSkill]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="UserSkill.skill")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(Role(r.role) for r in self.role_rows)
+
+    @property
+    def skills(self) -> tuple[str, ...]:
+        return tuple(s.skill for s in self.skill_rows)
+
+    def has_role(self, *roles: Role) -> bool:
+        return bool(self.roles & set(roles))
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles & STAFF_ROLES)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)  # scrypt
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def set_roles(self, roles) -> None:
+        self.role_rows = [UserRole(role=Role(r).value) for r in sorted(set(roles))]
+
+    def set_skills(self, skills) -> None:
+        self.skill_rows = [UserSkill(skill=s) for s in sorted(set(skills))]
+
+
+class UserRole(db.Model):
+    __tablename__ = "app_user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class UserSkill(db.Model):
+    __tablename__ = "app_user_skill"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Attachment(db.Model):
+    """A photo uploaded with a request. The file lives under UPLOAD_FOLDER by a random
+    name; it is only ever served through an authorisation check."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
