@@ -13,12 +13,14 @@ import web
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent / "var"),
-                template_folder="web/templates")
+                template_folder="web/templates", static_folder="web/static")
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("PROPFLOW_SECRET_KEY", "dev-only-change-me"),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{app.instance_path}/propflow.db"),
         SQLALCHEMY_ENGINE_OPTIONS={},
+        SESSION_COOKIE_SECURE=os.environ.get("PROPFLOW_SECURE_COOKIES", "0") == "1",
     )
+    app.config.from_mapping(web.default_config(app.instance_path))
     if config:
         app.config.update(config)
     web.init_app(app)

@@ -13,7 +13,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -270,11 +270,14 @@ class WorkflowEngine:
         business_key: str | None = None,
         user: str | None = None,
         definition_id: str | None = None,
+        extra_rows: Callable[[str], Iterable[object]] | None = None,
     ) -> InstanceView:
         """Start the latest version of ``key`` (or ``definition_id``) and run it to its
         first wait state. Variables are checked against the start event's form.
 
         The engine adds ``started_at`` (ISO 8601 UTC), ``started_by`` and ``business_key``.
+        ``extra_rows(instance_id)`` may return rows of the caller's own tables (photos,
+        say) to store in the same transaction, so they exist exactly when the instance does.
 
         :raise ProcessNotFound: no such process.
         :raise InvalidTaskData: the variables fail the start form; nothing is stored.
@@ -308,6 +311,8 @@ class WorkflowEngine:
             session.add(instance)
             session.info.setdefault("workflows", []).append((instance, workflow))
             self._save(session, instance, workflow, definition, set(), user, now)
+            if extra_rows is not None:
+                session.add_all(extra_rows(instance.id))
             return self._instance_view(session, instance, workflow, definition)
 
     def complete_user_task(self, task_id: str, data: Mapping[str, Any], *, user: str) -> InstanceView:

@@ -31,6 +31,11 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Table rebuilds (SQLite's way to alter) drop the old table: with foreign keys on,
+        # that would cascade-delete the rows referring to it. Off for the migration only,
+        # on the driver connection directly: outside any transaction, where SQLite obeys it.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():

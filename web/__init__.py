@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 from flask import Flask, current_app
 
 from engine import WorkflowEngine
 from engine.db import prepare_engine
 
-from .extensions import db
+from .extensions import babel, csrf, db, limiter, login_manager
 
 ENGINE_KEY = "propflow.engine"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+
+def default_config(instance_path: str) -> dict:
+    """Settings the web layer needs; create_app applies them before any overrides."""
+    return {
+        "UPLOAD_FOLDER": str(Path(instance_path) / "uploads"),
+        "MAX_PHOTOS": 4,
+        "MAX_PHOTO_BYTES": 5 * 1024 * 1024,
+        # Whole request bodies: the photos plus the form around them.
+        "MAX_CONTENT_LENGTH": 4 * 5 * 1024 * 1024 + 1024 * 1024,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "LOGIN_RATE_LIMIT": "10 per minute",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
+    }
 
 
 def init_app(app: Flask) -> None:
@@ -19,9 +41,17 @@ def init_app(app: Flask) -> None:
         sa_engine = prepare_engine(db.engine)
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"))
 
-    from . import cli, errors, status
+    from . import admin, auth, cases, cli, errors, home, i18n, status, templating, worklist
 
-    app.register_blueprint(status.bp)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, admin.bp, status.bp):
+        app.register_blueprint(blueprint)
+    templating.register(app)
     errors.register_error_handlers(app)
     cli.register(app)
 

@@ -6,13 +6,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy import select
+
 from engine import WorkflowEngine
 
-PROCESS = "service_request"
+from . import service_requests
+from .extensions import db
+from .models import Role, User
+
+PROCESS = service_requests.PROCESS
+DEMO_PASSWORD = "propflow-demo"
+
+# username, name, roles, skills, locale, phone, building, unit
+DEMO_USERS = [
+    ("admin", "系统管理员 Admin", [Role.ADMIN], [], "zh_CN", None, None, None),
+    ("cs_zhang", "张晓 (客服)", [Role.CUSTOMER_SERVICE], [], "zh_CN", "0755-8000001", None, None),
+    ("sup_zhao", "赵强 (服务主管)", [Role.SERVICE_SUPERVISOR], [], "zh_CN", "0755-8000002", None, None),
+    ("tech_chen", "陈师傅 Chen", [Role.TECHNICIAN], ["plumbing", "electrical"], "zh_CN", None, None, None),
+    ("tech_liu", "刘师傅 Liu", [Role.TECHNICIAN], ["facility", "cleaning", "other"], "zh_CN",
+     None, None, None),
+    ("owner_wang", "王建国", [Role.OWNER], [], "zh_CN", "13800000001", "3", "1201"),
+    ("owner_li", "Li Mei 李梅", [Role.OWNER], [], "en", "13800000002", "5", "0302"),
+    ("qa_sun", "孙质检 (质量审核)", [Role.QUALITY_REVIEWER], [], "zh_CN", None, None, None),
+    ("po_zhou", "周流程 (流程负责人)", [Role.PROCESS_OWNER], [], "zh_CN", None, None, None),
+    ("mgr_wu", "吴经理 Manager Wu", [Role.MANAGER], [], "en", None, None, None),
+]
 
 _OWNERS = {
     "owner_wang": {"owner_name": "王建国", "contact_phone": "13800000001", "building": "3", "unit": "1201"},
-    "owner_li": {"owner_name": "李梅", "contact_phone": "13800000002", "building": "5", "unit": "0302"},
+    "owner_li": {"owner_name": "Li Mei 李梅", "contact_phone": "13800000002", "building": "5",
+                 "unit": "0302"},
 }
 
 # (business key, owner, channel, service type, description, steps to take)
@@ -47,19 +70,38 @@ def load(engine: WorkflowEngine, bpmn_dir: Path) -> Iterator[str]:
                                duplicate_filtering=True)
     for definition in deployment.definitions:
         yield f"{definition.key}: version {definition.version}"
+    yield from _users(engine)
     if engine.find_instances(process_key=PROCESS, limit=1):
         yield "demo requests already present"
         return
     for key, owner, channel, service_type, description, steps in _REQUESTS:
-        instance = engine.start(PROCESS, {
+        instance = service_requests.submit(engine, values={
             "channel": channel, "owner_id": owner, **_OWNERS[owner],
             "service_type": service_type, "description": description,
-        }, business_key=key, user=owner if channel == "online" else "cs_zhang")
+        }, photos=[], user=owner if channel == "online" else "cs_zhang", now=engine.clock.now(),
+            business_key=key)
         for step in steps:
             _take(engine, instance.id, step, service_type, owner)
         final = engine.instance(instance.id)
         waiting = ", ".join(t.name for t in final.open_tasks) or final.status.value
         yield f"{key}: {waiting}"
+
+
+def _users(engine: WorkflowEngine) -> Iterator[str]:
+    created = []
+    for username, name, roles, skills, locale, phone, building, unit in DEMO_USERS:
+        if db.session.scalar(select(User).where(User.username == username)) is not None:
+            continue
+        user = User(username=username, display_name=name, locale=locale, active=True, phone=phone,
+                    building=building, unit=unit, created_at=engine.clock.now())
+        user.set_password(DEMO_PASSWORD)
+        user.set_roles(roles)
+        user.set_skills(skills)
+        db.session.add(user)
+        created.append(username)
+    db.session.commit()
+    if created:
+        yield f"demo users (password '{DEMO_PASSWORD}'): {', '.join(created)}"
 
 
 def _take(engine: WorkflowEngine, instance_id: str, step: str, service_type: str, owner: str) -> None:

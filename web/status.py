@@ -38,7 +38,7 @@ def health():
     return jsonify(_snapshot())
 
 
-@bp.get("/")
+@bp.get("/status")
 def index():
-    """A status page for operators until the worklist exists."""
+    """A status page for operators: what is deployed and running."""
     return render_template("status.html", snapshot=_snapshot())

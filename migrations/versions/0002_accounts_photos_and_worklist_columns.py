@@ -1,8 +1,8 @@
-"""Accounts, roles and skills, request photos, and the worklist's priority and skill columns.
+"""Accounts, roles and skills; service cases and their photos; the worklist's priority and skill.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 02:34:04.779062
+Create Date: 2026-11-27 02:36:15.367059
 """
 import sqlalchemy as sa
 from alembic import op
@@ -55,11 +55,32 @@ def upgrade() -> None:
     with op.batch_alter_table('attachment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attachment_instance_id'), ['instance_id'], unique=False)
 
+    op.create_table('service_case',
+    sa.Column('instance_id', sa.String(length=36), nullable=False),
+    sa.Column('business_key', sa.String(length=64), nullable=False),
+    sa.Column('owner_id', sa.String(length=64), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('service_type', sa.String(length=32), nullable=False),
+    sa.Column('building', sa.String(length=20), nullable=False),
+    sa.Column('unit', sa.String(length=20), nullable=False),
+    sa.Column('submitted_by', sa.String(length=64), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('instance_id'),
+    sa.UniqueConstraint('business_key')
+    )
+    with op.batch_alter_table('service_case', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_service_case_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_case_service_type'), ['service_type'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_case_submitted_at'), ['submitted_at'], unique=False)
+
     # Plain ALTERs, never a table rebuild: user_task holds live work.
     op.add_column('user_task', sa.Column('priority', sa.String(length=32), nullable=True))
     op.add_column('user_task', sa.Column('skill', sa.String(length=32), nullable=True))
     op.create_index(op.f('ix_user_task_priority'), 'user_task', ['priority'], unique=False)
     op.create_index(op.f('ix_user_task_skill'), 'user_task', ['skill'], unique=False)
+
+
 
 def downgrade() -> None:
     with op.batch_alter_table('user_task', schema=None) as batch_op:
@@ -68,6 +89,12 @@ def downgrade() -> None:
         batch_op.drop_column('skill')
         batch_op.drop_column('priority')
 
+    with op.batch_alter_table('service_case', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_service_case_submitted_at'))
+        batch_op.drop_index(batch_op.f('ix_service_case_service_type'))
+        batch_op.drop_index(batch_op.f('ix_service_case_owner_id'))
+
+    op.drop_table('service_case')
     with op.batch_alter_table('attachment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_attachment_instance_id'))
 

@@ -19,7 +19,7 @@ def test_health_reports_the_database_and_deployed_processes(client, runner):
 
 def test_status_page_lists_processes(client, runner):
     runner.invoke(args=["demo", "load"])
-    page = client.get("/")
+    page = client.get("/status")
     assert page.status_code == 200
     assert "物业服务申请 Service request" in page.get_data(as_text=True)
 

@@ -1,0 +1,274 @@
+"""Every role at work through real HTTP: sign-in, worklist, forms, owners' pages."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from engine import AuditAction
+from web.extensions import db
+from web.models import Attachment, ServiceCase
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+       b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+REQUEST = {"owner_name": "王建国", "contact_phone": "13800000001", "building": "3", "unit": "1201",
+           "service_type": "plumbing", "description": "厨房水龙头滴水 The kitchen tap drips",
+           "preferred_time": "2026-01-06T10:00"}
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def task_link(page: str, element: str) -> str:
+    match = re.search(rf'data-element="{element}">\s*<td><a href="(/tasks/[^"]+)"', page)
+    assert match, f"{element} not in the worklist"
+    return match.group(1)
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+# --- signing in --------------------------------------------------------------------------
+
+def test_sign_in_and_out(demo, browser):
+    person = browser()
+    assert person.login("cs_zhang", "wrong").status_code == 401
+    assert person.login("cs_zhang").status_code == 302
+    assert "张晓" in text(person.get("/tasks/"))
+    assert person.post("/logout", page="/tasks/").status_code == 302
+    assert person.get("/tasks/").status_code == 302  # back to the login page
+
+
+def test_login_is_rate_limited(demo, browser, app):
+    person = browser()
+    statuses = [person.login("cs_zhang", "wrong").status_code for _ in range(11)]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+    assert person.login("cs_zhang").status_code == 429  # even the right password, for now
+
+
+def test_posts_without_csrf_token_are_refused(demo, browser):
+    person = browser("owner_wang")
+    response = person.client.post("/requests/new", data=REQUEST)
+    assert response.status_code == 400
+    assert count(person.client.application, ServiceCase) == 6  # the demo's six, no more
+
+
+def test_session_cookie_is_httponly_and_expires(demo, browser):
+    person = browser()
+    person.get("/login")
+    response = person.client.post("/login", data={
+        "username": "cs_zhang", "password": "propflow-demo", "csrf_token": person.token})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Expires=" in cookie and "SameSite=Lax" in cookie
+
+
+# --- owners ------------------------------------------------------------------------------
+
+def test_owner_submits_with_a_photo_and_only_they_and_staff_see_it(demo, browser, app):
+    owner = browser("owner_wang")
+    response = owner.post("/requests/new", {**REQUEST, "photos": (io.BytesIO(PNG), "tap.png")},
+                          content_type="multipart/form-data", page="/requests/new")
+    assert response.status_code == 303
+    case_url = response.headers["Location"]
+    page = text(owner.get(case_url))
+    assert "Customer service will register your request." in page or "客服" in page
+    photo_url = re.search(r'<img src="([^"]+)"', page).group(1)
+    assert owner.get(photo_url).data == PNG
+    with app.app_context():
+        case = db.session.scalar(select(ServiceCase).order_by(ServiceCase.submitted_at.desc()))
+        assert (case.channel, case.owner_id, case.submitted_by) == ("online", "owner_wang", "owner_wang")
+    neighbour = browser("owner_li")
+    assert neighbour.get(case_url).status_code == 404
+    assert neighbour.get(photo_url).status_code == 404
+    assert browser("cs_zhang").get(photo_url).status_code == 200
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"description": "漏"}, "description"),
+    ({"service_type": "gardening"}, "service_type"),
+    ({"contact_phone": ""}, "contact_phone"),
+    ({"preferred_time": "tomorrow"}, "preferred_time"),
+])
+def test_invalid_request_is_shown_again_with_errors_and_nothing_stored(demo, browser, app, changes, field):
+    owner = browser("owner_wang")
+    response = owner.post("/requests/new", {**REQUEST, **changes}, page="/requests/new")
+    assert response.status_code == 422
+    assert f'data-field="{field}"' in text(response)
+    assert count(app, ServiceCase) == 6
+
+
+@pytest.mark.parametrize(("upload", "message"), [
+    ((io.BytesIO(b"GIF89a not allowed"), "x.gif"), "not a JPEG, PNG or WebP image"),
+    ((io.BytesIO(b"<?php system($_GET['c']); ?>"), "shell.png"), "not a JPEG, PNG or WebP image"),
+    ((io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"0" * (100 * 1024)), "big.png"), "larger than 100 KB"),
+])
+def test_bad_photos_are_refused_and_nothing_is_stored(demo, browser, app, upload, message):
+    # A small limit keeps the test body under the size at which Werkzeug's test client
+    # spools to a temporary file it never closes.
+    app.config["MAX_PHOTO_BYTES"] = 100 * 1024
+    owner = browser("owner_wang")
+    response = owner.post("/requests/new", {**REQUEST, "photos": upload},
+                          content_type="multipart/form-data", page="/requests/new")
+    assert response.status_code == 422 and message in text(response)
+    assert count(app, ServiceCase) == 6 and count(app, Attachment) == 0
+
+
+def test_owner_sees_only_their_requests(demo, browser):
+    page = text(browser("owner_li").get("/requests/"))
+    assert "SR-DEMO-002" in page and "SR-DEMO-001" not in page
+
+
+def test_customer_service_enters_a_phone_request_for_an_owner(demo, browser, app):
+    cs = browser("cs_zhang")
+    assert "owner_wang" in text(cs.get("/requests/new/office"))
+    data = {**REQUEST, "channel": "phone", "owner_id": "owner_wang"}
+    response = cs.post("/requests/new/office", data, page="/requests/new/office?owner_id=owner_wang")
+    assert response.status_code == 303
+    with app.app_context():
+        case = db.session.scalar(select(ServiceCase).where(
+            ServiceCase.channel == "phone", ServiceCase.business_key.not_like("SR-DEMO-%")))
+        assert (case.owner_id, case.submitted_by) == ("owner_wang", "cs_zhang")
+    assert case.business_key in text(browser("owner_wang").get("/requests/"))
+
+
+# --- the worklist ------------------------------------------------------------------------
+
+def test_task_form_renders_every_field_type(demo, browser):
+    supervisor = browser("sup_zhao")
+    page = text(supervisor.get("/tasks/?scope=offered"))
+    form = text(supervisor.get(task_link(page, "Task_Review")))
+    assert '<select' in form and 'name="decision"' in form and 'name="priority"' in form
+    assert '<option selected value="high">' in form  # the proposal is shown as the value
+
+
+def test_complete_a_task_with_validation_and_conflict(demo, browser, app):
+    cs = browser("cs_zhang")
+    url = task_link(text(cs.get("/tasks/?scope=offered")), "Task_Register")
+    bad = cs.post(url, {"description": "x", "contact_phone": "13800000001", "building": "3",
+                        "unit": "1201", "service_type": "plumbing"}, page=url)
+    assert bad.status_code == 422 and 'data-field="description"' in text(bad)
+    good = cs.post(url, {"description": "卫生间水管漏水 Leak confirmed", "contact_phone": "13800000001",
+                         "building": "3", "unit": "1201", "service_type": "plumbing"}, page=url)
+    assert good.status_code == 302
+    again = cs.post(url, {"description": "twice", "contact_phone": "1", "building": "3", "unit": "1",
+                          "service_type": "plumbing"})
+    assert again.status_code in (404, 409)
+    assert "already completed by cs_zhang" in text(again) or again.status_code == 404
+
+
+def test_claim_then_only_the_claimant_works_on_it(demo, browser):
+    cs = browser("cs_zhang")
+    url = task_link(text(cs.get("/tasks/?scope=offered")), "Task_Register")
+    task_id = url.rsplit("/", 1)[1]
+    assert cs.post(f"/tasks/{task_id}/claim", page=url).status_code == 303
+    assert "Task_Register" in text(cs.get("/tasks/?scope=mine"))
+    assert "Task_Register" not in text(cs.get("/tasks/?scope=offered"))
+
+
+def test_technicians_see_only_work_for_their_skills(demo, browser):
+    chen = text(browser("tech_chen").get("/tasks/?scope=mine"))
+    liu = text(browser("tech_liu").get("/tasks/?scope=mine"))
+    assert "Task_Work" not in chen  # nothing dispatched to Chen in the demo
+    supervisor = browser("sup_zhao")
+    dispatch = task_link(text(supervisor.get("/tasks/?scope=offered")), "Task_Dispatch")
+    assert supervisor.post(dispatch, {"technician": "tech_liu"}, page=dispatch).status_code == 302
+    liu = text(browser("tech_liu").get("/tasks/?scope=mine"))
+    assert "Task_WorkFacility" in liu
+    work = task_link(liu, "Task_WorkFacility")
+    assert browser("tech_chen").get(work).status_code == 404  # not his, and not his skill
+
+
+def test_supervisor_reassigns_and_sees_all(demo, browser):
+    supervisor = browser("sup_zhao")
+    page = text(supervisor.get("/tasks/?scope=all"))
+    url = task_link(page, "Task_Register")
+    response = supervisor.post(f"{url}/assign", {"assignee": "cs_zhang"}, page=url)
+    assert response.status_code == 303
+    assert "Task_Register" in text(browser("cs_zhang").get("/tasks/?scope=mine"))
+    refused = supervisor.post(f"{url}/assign", {"assignee": "owner_li"}, page=url)
+    assert refused.status_code == 303
+    page = text(supervisor.get(url))
+    assert 'class="flash error"' in page and "owner_li" in page
+    assert "Task_Register" in text(browser("cs_zhang").get("/tasks/?scope=mine"))  # unchanged
+
+
+def test_filters_overdue_and_priority(demo, browser, clock):
+    supervisor = browser("sup_zhao")
+    assert "Task_Register" in text(supervisor.get("/tasks/?scope=all&priority=emergency"))
+    assert "Task_Register" not in text(supervisor.get("/tasks/?scope=all&priority=low"))
+    assert "Task_Register" not in text(supervisor.get("/tasks/?scope=all&overdue=1"))
+    clock.advance(hours=3)  # the emergency's 2 h response deadline has passed
+    page = text(supervisor.get("/tasks/?scope=all&overdue=1"))
+    assert "Task_Register" in page and 'class="sla breached"' in page
+
+
+# --- the owner accepts on site -----------------------------------------------------------
+
+def test_owner_accepts_the_work(demo, browser, app):
+    owner = browser("owner_li")
+    ids = re.findall(r'href="(/requests/[0-9a-f-]{36})"', text(owner.get("/requests/")))
+    pages = {i: text(owner.get(i)) for i in ids}
+    url = next(i for i, page in pages.items() if 'data-testid="owner-task-form"' in page)
+    refused = owner.post(url, {"acceptance": "rework"}, page=url)
+    assert refused.status_code == 422 and 'data-field="acceptance_comment"' in text(refused)
+    assert owner.post(url, {"acceptance": "accepted"}, page=url).status_code == 303
+    assert 'data-testid="owner-task-form"' not in text(owner.get(url))
+    with app.app_context():
+        from web import workflow_engine
+
+        instance_id = url.rsplit("/", 1)[1]
+        history = workflow_engine().history(instance_id)
+    assert any(e.action == AuditAction.TASK_COMPLETED and e.actor == "owner_li" for e in history)
+
+
+# --- who may open what -------------------------------------------------------------------
+
+PAGES = ["/tasks/", "/tasks/?scope=all", "/requests/", "/requests/new", "/requests/new/office",
+         "/admin/users", "/admin/users/new"]
+ALLOWED = {
+    "owner_wang": {"/requests/", "/requests/new"},
+    "cs_zhang": {"/tasks/", "/requests/", "/requests/new/office"},
+    "sup_zhao": {"/tasks/", "/tasks/?scope=all", "/requests/"},
+    "tech_chen": {"/tasks/"},
+    "qa_sun": {"/tasks/", "/requests/"},
+    "po_zhou": {"/tasks/"},
+    "mgr_wu": {"/tasks/", "/requests/"},
+    "admin": {"/tasks/", "/tasks/?scope=all", "/requests/", "/admin/users", "/admin/users/new"},
+}
+
+
+@pytest.mark.parametrize("username", sorted(ALLOWED))
+def test_every_role_against_every_page(demo, browser, username):
+    person = browser(username)
+    for page in PAGES:
+        status = person.get(page).status_code
+        expected = 200 if page in ALLOWED[username] else 403
+        assert status == expected, (username, page, status)
+
+
+def test_anonymous_is_sent_to_sign_in(demo, client):
+    for page in PAGES:
+        response = client.get(page)
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_admin_creates_a_technician(demo, browser):
+    admin = browser("admin")
+    response = admin.post("/admin/users/new", {
+        "username": "tech_new", "display_name": "New Tech", "password": "long-enough-pw",
+        "roles": ["technician"], "skills": ["plumbing"], "locale": "en", "active": "y"},
+        page="/admin/users/new")
+    assert response.status_code == 303
+    newcomer = browser()
+    assert newcomer.login("tech_new", "long-enough-pw").status_code == 302
+    assert newcomer.get("/tasks/").status_code == 200
+    duplicate = admin.post("/admin/users/new", {
+        "username": "tech_new", "display_name": "Again", "password": "long-enough-pw",
+        "roles": ["technician"], "locale": "en"}, page="/admin/users/new")
+    assert duplicate.status_code == 422

@@ -1,0 +1,86 @@
+"""Who may see and do what. Views ask these functions; templates never decide access.
+
+Candidate groups in the diagrams are role names, so a task is offered to a user when one
+of its groups is one of the user's roles — and, for tasks that name a skill
+(``propflow.skill``), only to technicians who have it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from engine import TaskFilter, TaskView
+
+from .models import Role, User
+
+SUPERVISING = (Role.SERVICE_SUPERVISOR, Role.ADMIN)
+READ_ALL_CASES = (Role.SERVICE_SUPERVISOR, Role.CUSTOMER_SERVICE, Role.QUALITY_REVIEWER,
+                  Role.MANAGER, Role.ADMIN)
+
+
+def roles_required(*roles: Role) -> Callable:
+    """View decorator: log in first, then 403 unless the user has one of ``roles``."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def staff_required(view: Callable) -> Callable:
+    return roles_required(*(r for r in Role if r is not Role.OWNER))(view)
+
+
+def offered_filter(user: User) -> TaskFilter:
+    """Tasks offered to the user's roles (and skills) that nobody has claimed."""
+    return TaskFilter(candidate_groups=tuple(r.value for r in user.roles),
+                      skills=_skills(user), unassigned=True)
+
+
+def mine_filter(user: User) -> TaskFilter:
+    return TaskFilter(assignee=user.username)
+
+
+def _skills(user: User) -> tuple[str, ...] | None:
+    # Skills narrow only technicians' work; a supervisor sees every task of their groups.
+    if user.has_role(Role.TECHNICIAN) and not user.has_role(*SUPERVISING):
+        return user.skills
+    return None
+
+
+def may_work_on(user: User, task: TaskView) -> bool:
+    """Complete, or claim, this task: assigned to the user, or offered to them."""
+    if task.assignee is not None:
+        return task.assignee == user.username
+    return is_offered(user, task)
+
+
+def is_offered(user: User, task: TaskView) -> bool:
+    groups = {r.value for r in user.roles}
+    offered = bool(groups & set(task.candidate_groups)) or user.username in task.candidate_users
+    skills = _skills(user)
+    return offered and (skills is None or task.skill is None or task.skill in skills)
+
+
+def may_reassign(user: User) -> bool:
+    return user.has_role(*SUPERVISING)
+
+
+def may_see_case(user: User, owner_id: str | None, open_tasks: tuple[TaskView, ...]) -> bool:
+    """Owners see their own requests; technicians the cases they work on; the office all."""
+    if user.has_role(*READ_ALL_CASES):
+        return True
+    if owner_id is not None and owner_id == user.username:
+        return True
+    return any(t.assignee == user.username or is_offered(user, t) for t in open_tasks)

@@ -1,0 +1,58 @@
+"""What every template may use: formatting of times and SLA clocks, labels, and the
+security headers every response carries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, Response
+from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
+
+from . import service_requests
+from .admin import ROLE_LABELS
+
+
+def duration(seconds: float | None) -> str:
+    """"3 h 20 min left" / "overdue by 1 h 5 min", in the user's language."""
+    if seconds is None:
+        return ""
+    minutes = int(abs(seconds) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = ([_("%(n)d d", n=days)] if days else []) + ([_("%(n)d h", n=hours)] if hours else [])
+    if not days:
+        parts.append(_("%(n)d min", n=mins))
+    text = " ".join(parts)
+    return _("%(t)s left", t=text) if seconds >= 0 else _("overdue by %(t)s", t=text)
+
+
+def when(value: datetime | str | None) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return format_datetime(value, "yyyy-MM-dd HH:mm")
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.globals.update(
+        service_types=service_requests.SERVICE_TYPES, channels=service_requests.CHANNELS,
+        priorities=service_requests.PRIORITIES, role_labels=ROLE_LABELS,
+        current_locale=lambda: str(get_locale()))
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'")
+        return response

@@ -1,0 +1,181 @@
+"""Staff worklist: my tasks, tasks offered to my roles, claiming, reassigning, and the
+task page that renders the BPMN form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from engine import Conflict, InvalidTaskData, TaskFilter, TaskView
+from forms import apply_engine_errors, build_form_class, form_data, initial_values
+
+from . import authz, workflow_engine
+from .authz import staff_required
+from .extensions import db
+from .models import Attachment, Role, User, UserRole
+from .service_requests import PRIORITIES
+
+bp = Blueprint("worklist", __name__, url_prefix="/tasks")
+PAGE_SIZE = 25
+SCOPES = ("mine", "offered", "all")
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """How much of a task's SLA window has gone, from the recorded times only."""
+
+    due_at: datetime | None
+    seconds_left: float | None
+    level: str  # "none", "ok", "half", "late" (75 %), "breached"
+
+    @classmethod
+    def of(cls, task: TaskView, now: datetime) -> SlaClock:
+        if task.due_at is None:
+            return cls(None, None, "none")
+        start = task.instance_started_at or task.created_at
+        window = (task.due_at - start).total_seconds()
+        used = (now - start).total_seconds() / window if window > 0 else 1.0
+        level = ("breached" if now >= task.due_at else "late" if used >= 0.75
+                 else "half" if used >= 0.5 else "ok")
+        return cls(task.due_at, (task.due_at - now).total_seconds(), level)
+
+
+def _scope_filter(scope: str) -> TaskFilter:
+    if scope == "mine":
+        return authz.mine_filter(current_user)
+    if scope == "offered":
+        return authz.offered_filter(current_user)
+    if not authz.may_reassign(current_user):
+        abort(403)
+    return TaskFilter(candidate_groups=tuple(r.value for r in Role))
+
+
+@bp.get("/")
+@staff_required
+def index():
+    """The worklist: one scope, filtered, soonest due first, paginated."""
+    scope = request.args.get("scope", "mine")
+    if scope not in SCOPES:
+        abort(404)
+    base = _scope_filter(scope)
+    engine = workflow_engine()
+    priority = request.args.get("priority") or None
+    overdue = request.args.get("overdue") == "1"
+    where = TaskFilter(**{**base.__dict__, "priority": priority if priority in PRIORITIES else None,
+                          "process_key": request.args.get("process") or None,
+                          "due_before": engine.clock.now() if overdue else None})
+    page = max(request.args.get("page", 1, type=int), 1)
+    total = engine.count_user_tasks(where)
+    tasks = engine.user_tasks(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    now = engine.clock.now()
+    return render_template(
+        "worklist/index.html", tasks=[(t, SlaClock.of(t, now)) for t in tasks], scope=scope,
+        page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), total=total,
+        priority=priority, overdue=overdue, priorities=PRIORITIES,
+        processes=engine.definitions(latest_only=True), process=request.args.get("process", ""))
+
+
+def _task_or_404(task_id: str) -> TaskView:
+    """The task, if the user may see it; 404 otherwise (not 403: ids are not confirmed)."""
+    try:
+        task = workflow_engine().task(task_id)
+    except Conflict as exc:
+        flash(str(exc), "error")
+        abort(409, description=str(exc))
+    if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)):
+        abort(404)
+    return task
+
+
+@bp.route("/<task_id>", methods=["GET", "POST"])
+@staff_required
+def task(task_id: str):
+    """Show a task's form beside its case; on POST complete it (422 with field errors)."""
+    engine = workflow_engine()
+    task = _task_or_404(task_id)
+    form_class = build_form_class(task.form)
+    form = form_class(request.form if request.method == "POST" else None,
+                      data=None if request.method == "POST" else initial_values(task.form, task.data))
+    status = 200
+    if request.method == "POST":
+        if not authz.may_work_on(current_user, task):
+            abort(403)
+        if form.validate():
+            try:
+                engine.complete_user_task(task_id, form_data(form, task.form), user=current_user.username)
+            except InvalidTaskData as exc:
+                apply_engine_errors(form, exc.errors)
+            except Conflict as exc:
+                flash(str(exc), "error")
+                return render_template("worklist/gone.html", message=str(exc)), 409
+            else:
+                flash(_("Done: %(name)s", name=task.name), "success")
+                return redirect(url_for("worklist.index"))
+        status = 422
+    return render_template("worklist/task.html", task=task, form=form, **_context(task)), status
+
+
+def _context(task: TaskView) -> dict:
+    engine = workflow_engine()
+    history = [entry for entry in engine.history(task.instance_id)
+               if entry.action.value in ("started", "task_completed", "deadline_breached")]
+    photos = db.session.scalars(select(Attachment).where(
+        Attachment.instance_id == task.instance_id).order_by(Attachment.uploaded_at)).all()
+    return {"variables": task.data or {}, "history": history, "photos": photos,
+            "clock": SlaClock.of(task, engine.clock.now()),
+            "may_work": authz.may_work_on(current_user, task),
+            "may_reassign": authz.may_reassign(current_user),
+            "assignable": _assignable(task) if authz.may_reassign(current_user) else []}
+
+
+def _assignable(task: TaskView) -> list[User]:
+    """People a supervisor may hand the task to: holders of its groups (and skill)."""
+    users = db.session.scalars(select(User).join(UserRole).where(
+        UserRole.role.in_(task.candidate_groups), User.active.is_(True)).order_by(User.username)).unique()
+    return [u for u in users if task.skill is None or not u.has_role(Role.TECHNICIAN)
+            or task.skill in u.skills]
+
+
+@bp.post("/<task_id>/claim")
+@staff_required
+def claim(task_id: str):
+    task = _task_or_404(task_id)
+    if not authz.is_offered(current_user, task):
+        abort(403)
+    try:
+        workflow_engine().claim(task_id, user=current_user.username)
+    except Conflict as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("worklist.index", scope="offered")), 303
+    return redirect(url_for("worklist.task", task_id=task_id)), 303
+
+
+@bp.post("/<task_id>/unclaim")
+@staff_required
+def unclaim(task_id: str):
+    task = _task_or_404(task_id)
+    if task.assignee != current_user.username and not authz.may_reassign(current_user):
+        abort(403)
+    workflow_engine().unclaim(task_id, user=current_user.username)
+    return redirect(url_for("worklist.index")), 303
+
+
+@bp.post("/<task_id>/assign")
+@staff_required
+def assign(task_id: str):
+    """A supervisor hands the task to someone who may do it."""
+    if not authz.may_reassign(current_user):
+        abort(403)
+    task = _task_or_404(task_id)
+    username = request.form.get("assignee", "")
+    if username not in {u.username for u in _assignable(task)}:
+        flash(_("%(user)s cannot take this task.", user=username), "error")
+        return redirect(url_for("worklist.task", task_id=task_id)), 303
+    workflow_engine().assign(task_id, username, by=current_user.username)
+    flash(_("Assigned to %(user)s.", user=username), "success")
+    return redirect(url_for("worklist.task", task_id=task_id)), 303
