@@ -8,12 +8,19 @@ PORT   ?= 5000
 
 .PHONY: install run test test-pg bench lint clean
 
+# Compiled message catalogues are build products, made from the committed .po files.
+PO     := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
+MO     := $(PO:.po=.mo)
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile -i $< -o $@
+
+install: $(VENV)/.installed $(MO)
 
 ## run: install, create/upgrade the SQLite database, load demo data, start app + timer worker
 run: install

@@ -78,9 +78,12 @@ def may_reassign(user: User) -> bool:
 
 
 def may_see_case(user: User, owner_id: str | None, open_tasks: tuple[TaskView, ...]) -> bool:
-    """Owners see their own requests; technicians the cases they work on; the office all."""
+    """Owners see their own requests only; staff the cases they have work on; the office all."""
     if user.has_role(*READ_ALL_CASES):
         return True
     if owner_id is not None and owner_id == user.username:
         return True
-    return any(t.assignee == user.username or is_offered(user, t) for t in open_tasks)
+    if not user.is_staff:
+        return False  # the owners' group is on every acceptance task: it gives no access
+    return any(t.assignee == user.username or (t.assignee is None and is_offered(user, t))
+               for t in open_tasks)

@@ -38,13 +38,19 @@ def when(value: datetime | str | None) -> str:
     return format_datetime(value, "yyyy-MM-dd HH:mm")
 
 
+def current_locale() -> str:
+    """Our name for the page's language: Babel calls Simplified Chinese ``zh_Hans_CN``."""
+    locale = get_locale()
+    return "zh_CN" if locale is not None and locale.language == "zh" else "en"
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["when"] = when
     app.jinja_env.globals.update(
         service_types=service_requests.SERVICE_TYPES, channels=service_requests.CHANNELS,
         priorities=service_requests.PRIORITIES, role_labels=ROLE_LABELS,
-        current_locale=lambda: str(get_locale()))
+        current_locale=current_locale)
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -59,6 +59,14 @@ def test_posts_without_csrf_token_are_refused(demo, browser):
     assert count(person.client.application, ServiceCase) == 6  # the demo's six, no more
 
 
+def test_each_person_gets_their_language(demo, browser):
+    assert "工作台" in text(browser("cs_zhang").get("/tasks/"))  # account set to Chinese
+    english = browser("mgr_wu")  # account set to English
+    assert "Worklist" in text(english.get("/tasks/"))
+    english.post("/language/zh_CN", {"next": "/tasks/"}, page="/tasks/")
+    assert "工作台" in text(english.get("/tasks/"))  # the choice is kept on the account
+
+
 def test_session_cookie_is_httponly_and_expires(demo, browser):
     person = browser()
     person.get("/login")
@@ -117,6 +125,15 @@ def test_bad_photos_are_refused_and_nothing_is_stored(demo, browser, app, upload
                           content_type="multipart/form-data", page="/requests/new")
     assert response.status_code == 422 and message in text(response)
     assert count(app, ServiceCase) == 6 and count(app, Attachment) == 0
+
+
+def test_owner_cannot_open_another_owners_case_waiting_for_acceptance(demo, browser, app):
+    """The acceptance task is offered to the owners' group (with one owner assigned):
+    that must not open the case to every owner."""
+    with app.app_context():
+        case = db.session.scalar(select(ServiceCase).where(ServiceCase.business_key == "SR-DEMO-004"))
+    assert browser("owner_li").get(f"/requests/{case.instance_id}").status_code == 200
+    assert browser("owner_wang").get(f"/requests/{case.instance_id}").status_code == 404
 
 
 def test_owner_sees_only_their_requests(demo, browser):
