@@ -171,7 +171,9 @@ def prepare_bpmn(tree: etree._Element, filename: str) -> PreparedBpmn:
 
 def _main_path_ids(tree: etree._Element) -> set[str]:
     """Flow nodes reachable from a start event by sequence flows, in every process and
-    subprocess; what hangs only off boundary events is not on the main path."""
+    subprocess. An interrupting boundary event carries the case on (its activity is
+    cancelled), so it and its path count; what hangs off a non-interrupting one — an
+    escalation beside the work — does not."""
     main: set[str] = set()
     containers = [*tree.iterfind(".//bpmn:process", NS), *tree.iterfind(".//bpmn:subProcess", NS),
                   *tree.iterfind(".//bpmn:transaction", NS)]
@@ -179,6 +181,9 @@ def _main_path_ids(tree: etree._Element) -> set[str]:
         targets: dict[str, list[str]] = {}
         for flow in container.iterfind("bpmn:sequenceFlow", NS):
             targets.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+        for boundary in container.iterfind("bpmn:boundaryEvent", NS):
+            if boundary.get("cancelActivity", "true") != "false":
+                targets.setdefault(boundary.get("attachedToRef"), []).append(boundary.get("id"))
         pending = [start.get("id") for start in container.iterfind("bpmn:startEvent", NS)]
         while pending:
             node = pending.pop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def default_config(instance_path: str) -> dict:
         "LOGIN_RATE_LIMIT": "10 per minute",
         "RATELIMIT_STORAGE_URI": "memory://",
         "BABEL_DEFAULT_LOCALE": "zh_CN",
+        # Times are stored in UTC and shown in the company's zone.
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("PROPFLOW_TIMEZONE", "Asia/Shanghai"),
         "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
     }
 

@@ -51,7 +51,7 @@ _REQUESTS = [
      ["register", "review", "confirm", "dispatch", "work", "record"]),
     ("SR-DEMO-005", "owner_wang", "phone", "other",
      "阳台晾衣架松动 The balcony clothes rack is loose",
-     ["register", "review", "confirm", "dispatch", "work", "record", "accept"]),
+     ["register", "review", "confirm", "dispatch", "work", "record", "accept", "rate"]),
     ("SR-DEMO-006", "owner_li", "online", "other",
      "希望物业代收快递 Please accept parcels on my behalf", ["register", "reject"]),
 ]
@@ -121,6 +121,8 @@ def _take(engine: WorkflowEngine, instance_id: str, step: str, service_type: str
                                    "work_finished_at": "2026-12-01T10:50",
                                    "materials": "—"}, technician),
         "accept": ("Task_Acceptance", {"acceptance": "accepted"}, owner),
+        "rate": ("Task_Rate", {"satisfaction": 5, "satisfaction_comment": "师傅很专业 Very professional"},
+                 owner),
     }[step]
     task = next(t for t in engine.instance(instance_id).open_tasks if t.element_id == element)
     engine.complete_user_task(task.id, data, user=user)

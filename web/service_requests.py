@@ -35,11 +35,13 @@ _WAITING_FOR = {
     "Task_WorkGeneral": _l("The technician is doing the work."),
     "Task_Record": _l("The technician is writing the service record."),
     "Task_Acceptance": _l("Please check the work and accept it, or ask for rework."),
-    "Task_Dispute": _l("A service supervisor is resolving the acceptance."),
+    "Task_Dispute": _l("A service supervisor is resolving your objection to the work."),
+    "Task_Rate": _l("Please rate the service."),
 }
 _ENDED = {
-    "EndEvent_Closed": _l("Completed and accepted."),
-    "EndEvent_Rejected": _l("Not accepted for service."),
+    "EndEvent_Closed": _l("Completed and rated. Thank you."),
+    "EndEvent_Rejected": _l("Not taken on: see the reason below."),
+    "EndEvent_Unrated": _l("Completed; closed without a rating."),
 }
 _ESCALATIONS = {"Task_ResponseOverdue", "Task_HandlingOverdue"}
 

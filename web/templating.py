@@ -28,6 +28,7 @@ def duration(seconds: float | None) -> str:
 
 
 def when(value: datetime | str | None) -> str:
+    """Recorded instants in the company's time zone; times people typed (no zone) as typed."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
@@ -35,6 +36,8 @@ def when(value: datetime | str | None) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
+    if value.tzinfo is None:
+        return value.strftime("%Y-%m-%d %H:%M")
     return format_datetime(value, "yyyy-MM-dd HH:mm")
 
 

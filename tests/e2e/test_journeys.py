@@ -11,8 +11,10 @@ from tests.integration.test_web import PNG
 
 LANGUAGE = {
     "en": {"worklist": "Worklist", "waiting_register": "Customer service will register your request.",
-           "done": "Completed and accepted.", "emergency": "Emergency"},
-    "zh_CN": {"worklist": "工作台", "waiting_register": None, "done": None, "emergency": "紧急"},
+           "rate": "Please rate the service.", "done": "Completed and rated. Thank you.",
+           "emergency": "Emergency"},
+    "zh_CN": {"worklist": "工作台", "waiting_register": None, "rate": None, "done": None,
+              "emergency": "紧急"},
 }
 
 
@@ -86,6 +88,8 @@ def test_request_from_submission_to_acceptance(person, live_app, locale):
     complete(supervisor, {"decision": "approve", "priority": "emergency"}, "04-supervisor-reviews")
     worklist = supervisor.go("/tasks/?scope=all&priority=emergency")
     assert worklist.locator("tr", has_text=business_key).locator(".prio.emergency").count() == 1
+    supervisor.go("/tasks/?scope=all")
+    supervisor.shot("04b-supervisor-worklist")
 
     # Customer service confirms the time; the supervisor dispatches a plumber.
     open_task(cs, business_key, "Task_Confirm")
@@ -113,7 +117,15 @@ def test_request_from_submission_to_acceptance(person, live_app, locale):
     page.select_option("[name=acceptance]", "accepted")
     owner.shot("09-owner-accepts")
     page.click("[data-testid=owner-task-form] button.primary")
+    if words["rate"]:
+        assert page.locator("[data-testid=case-status]").inner_text() == words["rate"]
+
+    # …and rates it.
+    page.fill("[name=satisfaction]", "5")
+    page.fill("[name=satisfaction_comment]", "师傅准时又专业 On time and professional")
+    owner.shot("10-owner-rates")
+    page.click("[data-testid=owner-task-form] button.primary")
     if words["done"]:
         assert page.locator("[data-testid=case-status]").inner_text() == words["done"]
     assert page.locator("[data-testid=owner-task-form]").count() == 0
-    owner.shot("10-owner-sees-done")
+    owner.shot("11-owner-sees-done")

@@ -111,17 +111,17 @@ def test_invalid_request_is_shown_again_with_errors_and_nothing_stored(demo, bro
     assert count(app, ServiceCase) == 6
 
 
-@pytest.mark.parametrize(("upload", "message"), [
-    ((io.BytesIO(b"GIF89a not allowed"), "x.gif"), "not a JPEG, PNG or WebP image"),
-    ((io.BytesIO(b"<?php system($_GET['c']); ?>"), "shell.png"), "not a JPEG, PNG or WebP image"),
-    ((io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"0" * (100 * 1024)), "big.png"), "larger than 100 KB"),
+@pytest.mark.parametrize(("content", "name", "message"), [
+    (b"GIF89a not allowed", "x.gif", "not a JPEG, PNG or WebP image"),
+    (b"<?php system($_GET['c']); ?>", "shell.png", "not a JPEG, PNG or WebP image"),
+    (b"\x89PNG\r\n\x1a\n" + b"0" * (100 * 1024), "big.png", "larger than 100 KB"),
 ])
-def test_bad_photos_are_refused_and_nothing_is_stored(demo, browser, app, upload, message):
+def test_bad_photos_are_refused_and_nothing_is_stored(demo, browser, app, content, name, message):
     # A small limit keeps the test body under the size at which Werkzeug's test client
     # spools to a temporary file it never closes.
     app.config["MAX_PHOTO_BYTES"] = 100 * 1024
     owner = browser("owner_wang")
-    response = owner.post("/requests/new", {**REQUEST, "photos": upload},
+    response = owner.post("/requests/new", {**REQUEST, "photos": (io.BytesIO(content), name)},
                           content_type="multipart/form-data", page="/requests/new")
     assert response.status_code == 422 and message in text(response)
     assert count(app, ServiceCase) == 6 and count(app, Attachment) == 0
@@ -235,6 +235,12 @@ def test_owner_accepts_the_work(demo, browser, app):
     refused = owner.post(url, {"acceptance": "rework"}, page=url)
     assert refused.status_code == 422 and 'data-field="acceptance_comment"' in text(refused)
     assert owner.post(url, {"acceptance": "accepted"}, page=url).status_code == 303
+    rating_page = text(owner.get(url))
+    assert 'name="satisfaction"' in rating_page  # asked to rate next
+    refused = owner.post(url, {"satisfaction": "9"}, page=url)
+    assert refused.status_code == 422 and 'data-field="satisfaction"' in text(refused)
+    rated = owner.post(url, {"satisfaction": "5", "satisfaction_comment": "Great"}, page=url)
+    assert rated.status_code == 303
     assert 'data-testid="owner-task-form"' not in text(owner.get(url))
     with app.app_context():
         from web import workflow_engine

@@ -77,6 +77,11 @@ class Case:
         self.work(work_task)
         if accept:
             self.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+            self.rate()
+
+    def rate(self, score: int = 5):
+        self.do("Task_Rate", {"satisfaction": score, "satisfaction_comment": "满意 Satisfied"},
+                "owner_wang")
 
     def work(self, work_task: str = "Task_WorkFacility"):
         self.do(work_task, WORK[work_task], "tech_chen")
@@ -119,7 +124,7 @@ def test_happy_path(case, clock):
     assert completed == [
         ("Task_Register", "cs_li"), ("Task_Review", "sup_zhao"), ("Task_Confirm", "cs_li"),
         ("Task_Dispatch", "sup_zhao"), ("Task_WorkFacility", "tech_chen"),
-        ("Task_Record", "tech_chen"), ("Task_Acceptance", "owner_wang")]
+        ("Task_Record", "tech_chen"), ("Task_Acceptance", "owner_wang"), ("Task_Rate", "owner_wang")]
     assert case.fire() == 0 and case.engine.next_timer_due() is None
 
 
@@ -200,6 +205,7 @@ def test_rework_loop_returns_to_the_same_technician(case):
     assert case.task("Task_WorkFacility").assignee == "tech_chen"
     case.work()
     case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    case.rate()
     instance = case.instance
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.variables["rework_count"] == 1
@@ -216,6 +222,7 @@ def test_rework_is_bounded_and_then_goes_to_the_supervisor(case):
             case.work()
     assert case.open() == ["Task_Dispute"]
     case.do("Task_Dispute", {"resolution": "更换供应商后关闭 Closed after changing supplier"}, "sup_zhao")
+    case.rate(2)
     instance = case.instance
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.variables["rework_count"] == 3
@@ -266,6 +273,7 @@ def test_emergency_handling_breach(case, clock):
     case.do("Task_HandlingOverdue", {"action_taken": "增派人员 Sent a second technician"}, "sup_zhao")
     case.work("Task_WorkPlumbing")
     case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    case.rate()
     instance = case.instance
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.deadline("response").met is True
@@ -296,6 +304,37 @@ def test_late_escalation_does_not_overwrite_the_case_data(case, clock):
     assert instance.end_event_id == "EndEvent_Closed"
     assert instance.variables["priority"] == "low"
     assert instance.variables["acceptance"] == "accepted"
+
+
+def test_rating_is_checked(case):
+    case.submit()
+    case.intake()
+    case.execute(accept=False)
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    for score in (0, 6, "five"):
+        with pytest.raises(InvalidTaskData) as caught:
+            case.do("Task_Rate", {"satisfaction": score}, "owner_wang")
+        assert list(caught.value.errors) == ["satisfaction"]
+    case.do("Task_Rate", {"satisfaction": "4"}, "owner_wang")
+    assert case.instance.variables["satisfaction"] == 4
+
+
+def test_unrated_case_closes_after_seven_days(case, clock):
+    case.submit()
+    clock.advance(hours(25))  # a response escalation first: its branch ends before the case
+    case.fire()
+    case.do("Task_ResponseOverdue", {"action_taken": "已致歉 Apologised"}, "sup_zhao")
+    case.intake(priority="low")
+    case.execute(accept=False)
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    clock.advance(timedelta(days=7) - timedelta(seconds=1))
+    assert case.fire() == 0
+    clock.advance(timedelta(seconds=2))
+    assert case.fire() == 1
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.end_event_id == "EndEvent_Unrated"  # the interrupting timer carries the case
+    assert "satisfaction" not in instance.variables
 
 
 def test_start_form_is_enforced(case, sa_engine):
