@@ -502,6 +502,8 @@ class WorkflowEngine:
         conditions = [condition(value) for value, condition in criteria if value is not None]
         if where.unassigned:
             conditions.append(UserTask.assignee.is_(None))
+        if where.claimed:
+            conditions.append(UserTask.assignee.is_not(None))
         offered = _offered_conditions(where)
         if offered:
             conditions.append(or_(*offered))

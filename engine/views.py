@@ -67,6 +67,7 @@ class TaskFilter:
     process_key: str | None = None
     assignee: str | None = None
     unassigned: bool = False
+    claimed: bool = False
     priority: str | None = None
     due_before: datetime | None = None
     skills: tuple[str, ...] | None = None

@@ -27,6 +27,8 @@ _WAITING_FOR = {
     "Task_Register": _l("Customer service will register your request."),
     "Task_Review": _l("A service supervisor is reviewing your request."),
     "Task_Confirm": _l("Customer service will call you to confirm the service time."),
+    "Task_OwnerConfirmTime": _l("Please confirm the proposed visit time, or ask for another."),
+    "Task_Reschedule": _l("Customer service is arranging another visit time."),
     "Task_Dispatch": _l("A technician is being assigned."),
     "Task_WorkPlumbing": _l("The technician is doing the work."),
     "Task_WorkElectrical": _l("The technician is doing the work."),

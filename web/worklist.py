@@ -66,9 +66,12 @@ def index():
     engine = workflow_engine()
     priority = request.args.get("priority") or None
     overdue = request.args.get("overdue") == "1"
+    status = request.args.get("status", "")
     where = TaskFilter(**{**base.__dict__, "priority": priority if priority in PRIORITIES else None,
                           "process_key": request.args.get("process") or None,
-                          "due_before": engine.clock.now() if overdue else None})
+                          "due_before": engine.clock.now() if overdue else None,
+                          "unassigned": base.unassigned or status == "unclaimed",
+                          "claimed": status == "claimed"})
     page = max(request.args.get("page", 1, type=int), 1)
     total = engine.count_user_tasks(where)
     tasks = engine.user_tasks(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -76,7 +79,7 @@ def index():
     return render_template(
         "worklist/index.html", tasks=[(t, SlaClock.of(t, now)) for t in tasks], scope=scope,
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), total=total,
-        priority=priority, overdue=overdue, priorities=PRIORITIES,
+        priority=priority, overdue=overdue, priorities=PRIORITIES, status=status,
         processes=engine.definitions(latest_only=True), process=request.args.get("process", ""))
 
 

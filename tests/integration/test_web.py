@@ -217,6 +217,9 @@ def test_supervisor_reassigns_and_sees_all(demo, browser):
 
 def test_filters_overdue_and_priority(demo, browser, clock):
     supervisor = browser("sup_zhao")
+    assert "Task_Acceptance" in text(supervisor.get("/tasks/?scope=all&status=claimed"))
+    assert "Task_Register" not in text(supervisor.get("/tasks/?scope=all&status=claimed"))
+    assert "Task_Acceptance" not in text(supervisor.get("/tasks/?scope=all&status=unclaimed"))
     assert "Task_Register" in text(supervisor.get("/tasks/?scope=all&priority=emergency"))
     assert "Task_Register" not in text(supervisor.get("/tasks/?scope=all&priority=low"))
     assert "Task_Register" not in text(supervisor.get("/tasks/?scope=all&overdue=1"))
