@@ -34,15 +34,16 @@ REQUEST = {
     "contact_phone": "13800000000", "building": "3", "unit": "1201",
     "service_type": "facility", "description": "单元门禁卡失灵 The card reader is broken",
 }
-STEPS = [  # the happy path: seven user tasks
+STEPS = [  # the happy path: eight user tasks
     ("Task_Register", {"registration_note": "ok"}),
     ("Task_Review", {"decision": "approve"}),
-    ("Task_Confirm", {"confirmed_time": "2026-01-05T14:00"}),
+    ("Task_Confirm", {"confirmed_time": "2026-01-05T14:00", "confirmed_by_phone": True}),
     ("Task_Dispatch", {"technician": "tech_chen"}),
     ("Task_WorkFacility", {"sop_safety_zone": True, "sop_function_test": True}),
     ("Task_Record", {"work_content": "replaced", "work_started_at": "2026-01-05T14:00",
                      "work_finished_at": "2026-01-05T14:40"}),
     ("Task_Acceptance", {"acceptance": "accepted"}),
+    ("Task_Rate", {"satisfaction": 5}),
 ]
 
 

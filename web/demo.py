@@ -112,7 +112,7 @@ def _take(engine: WorkflowEngine, instance_id: str, step: str, service_type: str
         "reject": ("Task_Review", {
             "decision": "reject", "rejection_reason": "不属于物业服务范围 Outside our services"}, "sup_zhao"),
         "confirm": ("Task_Confirm", {
-            "confirmed_time": "2026-12-01T10:00",
+            "confirmed_time": "2026-12-01T10:00", "confirmed_by_phone": True,
             "confirmation_note": "业主上午在家 Owner home in the morning"}, "cs_zhang"),
         "dispatch": ("Task_Dispatch", {"technician": technician}, "sup_zhao"),
         "work": (_WORK_TASK[service_type], {}, technician),

@@ -70,6 +70,7 @@ def test_request_from_submission_to_acceptance(person, live_app, locale):
     if words["waiting_register"]:
         assert status.inner_text() == words["waiting_register"]
     business_key = re.search(r"SR-\d{8}-[0-9A-F]{6}", page.content()).group(0)
+    owner_case = page.url.replace(live_app.config["BASE_URL"], "")
     assert page.locator(".photos img").count() == 1
     owner.shot("02-owner-sees-status")
 
@@ -91,9 +92,19 @@ def test_request_from_submission_to_acceptance(person, live_app, locale):
     supervisor.go("/tasks/?scope=all")
     supervisor.shot("04b-supervisor-worklist")
 
-    # Customer service confirms the time; the supervisor dispatches a plumber.
+    # Customer service proposes the time: agreed on the phone (Chinese run), or the
+    # owner confirms it online (English run).
     open_task(cs, business_key, "Task_Confirm")
-    complete(cs, {"confirmed_time": "2026-01-05T11:00"}, "05-cs-confirms")
+    by_phone = locale == "zh_CN"
+    complete(cs, {"confirmed_time": "2026-01-05T11:00", "confirmed_by_phone": by_phone},
+             "05-cs-confirms")
+    if not by_phone:
+        page = owner.go(owner_case)
+        page.select_option("[name=time_answer]", "accept")
+        owner.shot("05b-owner-confirms-time")
+        page.click("[data-testid=owner-task-form] button.primary")
+        assert page.locator("[data-testid=owner-task-form]").count() == 0
+    # The supervisor dispatches a plumber.
     technician = person("tech_chen")
     assert technician.go("/tasks/?scope=mine").locator("tr", has_text=business_key).count() == 0
     open_task(supervisor, business_key, "Task_Dispatch")
@@ -111,9 +122,8 @@ def test_request_from_submission_to_acceptance(person, live_app, locale):
 
     # The owner accepts on site; nobody else could have.
     neighbour = person("owner_li")
-    case_path = owner.page.url.replace(live_app.config["BASE_URL"], "")
-    assert "404" in neighbour.go(case_path).content()
-    page = owner.go(case_path)
+    assert "404" in neighbour.go(owner_case).content()
+    page = owner.go(owner_case)
     page.select_option("[name=acceptance]", "accepted")
     owner.shot("09-owner-accepts")
     page.click("[data-testid=owner-task-form] button.primary")

@@ -70,7 +70,8 @@ class Case:
             review["priority"] = priority
         self.do("Task_Review", review, "sup_zhao")
         self.clock.advance(after)
-        self.do("Task_Confirm", {"confirmed_time": "2026-01-05T14:00"}, "cs_li")
+        self.do("Task_Confirm", {"confirmed_time": "2026-01-05T14:00", "confirmed_by_phone": True},
+                "cs_li")
 
     def execute(self, work_task: str = "Task_WorkFacility", accept: bool = True):
         self.do("Task_Dispatch", {"technician": "tech_chen"}, "sup_zhao")
@@ -126,6 +127,29 @@ def test_happy_path(case, clock):
         ("Task_Dispatch", "sup_zhao"), ("Task_WorkFacility", "tech_chen"),
         ("Task_Record", "tech_chen"), ("Task_Acceptance", "owner_wang"), ("Task_Rate", "owner_wang")]
     assert case.fire() == 0 and case.engine.next_timer_due() is None
+
+
+def test_owner_confirms_the_proposed_time_online_or_asks_for_another(case, clock):
+    start = clock.now()
+    case.submit()
+    case.do("Task_Register", {}, "cs_li")
+    case.do("Task_Review", {"decision": "approve"}, "sup_zhao")
+    clock.advance(hours(1))
+    case.do("Task_Confirm", {"confirmed_time": "2026-01-06T10:00"}, "cs_li")  # not by phone
+    # Proposing the time answers the owner: the response deadline is met now.
+    assert case.instance.deadline("response").reached_at == start + hours(1)
+    ask = case.task("Task_OwnerConfirmTime")
+    assert (ask.assignee, ask.candidate_groups) == ("owner_wang", ("owner",))
+    with pytest.raises(InvalidTaskData) as caught:
+        case.do("Task_OwnerConfirmTime", {"time_answer": "another"}, "owner_wang")
+    assert caught.value.errors == {"owner_preferred_time": ["is required"]}
+    case.do("Task_OwnerConfirmTime", {"time_answer": "another",
+                                      "owner_preferred_time": "2026-01-07T15:00"}, "owner_wang")
+    assert case.open() == ["Task_Reschedule"]
+    case.do("Task_Reschedule", {"confirmed_time": "2026-01-07T15:00"}, "cs_li")
+    case.do("Task_OwnerConfirmTime", {"time_answer": "accept"}, "owner_wang")
+    assert case.open() == ["Task_Dispatch"]
+    assert case.instance.variables["confirmed_time"] == "2026-01-07T15:00:00"
 
 
 def test_work_is_offered_to_the_dispatched_technician_with_the_skill(case):
