@@ -184,7 +184,7 @@ def _clean_field(form_field: FormField, submitted: Mapping[str, Any], current: M
     """Put the field's value into ``cleaned``; return its problems."""
     present = form_field.id in submitted and not _is_empty(submitted[form_field.id])
     if form_field.readonly:
-        if present and submitted[form_field.id] != current.get(form_field.id):
+        if present and not _same_value(form_field, submitted[form_field.id], current.get(form_field.id)):
             return ["is read-only"]
         return []
     if not present:
@@ -201,6 +201,15 @@ def _clean_field(form_field: FormField, submitted: Mapping[str, Any], current: M
     if not problems:
         cleaned[form_field.id] = value
     return problems
+
+
+def _same_value(form_field: FormField, submitted: Any, current: Any) -> bool:
+    """Equal once both are in the field's type: a browser sends "2026-05-31T14:30" back
+    for a stored "2026-05-31T14:30:00", which is no change."""
+    try:
+        return coerce_value(form_field, submitted) == coerce_value(form_field, current)
+    except ValueError:
+        return False
 
 
 def _missing_required(form_field: FormField, values: Mapping[str, Any]) -> bool:

@@ -87,12 +87,11 @@ def _make_field(form_field: FormField):
 
 
 def form_data(form: Form, definition: FormDefinition) -> dict[str, Any]:
-    """The submitted values as the engine takes them (dates as ISO 8601 text); read-only
-    and empty optional fields are left out so the engine keeps current values."""
+    """The submitted values as the engine takes them (dates as ISO 8601 text). Empty
+    optional fields are left out so the engine keeps current values; read-only ones are
+    passed on when sent, so a changed value is refused rather than silently dropped."""
     values: dict[str, Any] = {}
     for form_field in definition.fields:
-        if form_field.readonly:
-            continue
         value = form[form_field.id].data
         if isinstance(value, (datetime, date)):
             value = value.isoformat()

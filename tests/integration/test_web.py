@@ -298,3 +298,21 @@ def test_admin_creates_a_technician(demo, browser):
         "username": "tech_new", "display_name": "Again", "password": "long-enough-pw",
         "roles": ["technician"], "locale": "en"}, page="/admin/users/new")
     assert duplicate.status_code == 422
+
+
+def test_owner_answers_the_proposed_time_which_they_cannot_change(demo, browser, app):
+    supervisor, cs, owner = browser("sup_zhao"), browser("cs_zhang"), browser("owner_li")
+    review = task_link(text(supervisor.get("/tasks/?scope=offered")), "Task_Review")
+    supervisor.post(review, {"decision": "approve", "priority": "high"}, page=review)
+    confirm = task_link(text(cs.get("/tasks/?scope=offered")), "Task_Confirm")
+    cs.post(confirm, {"confirmed_time": "2026-01-06T10:00"}, page=confirm)  # not agreed by phone
+    with app.app_context():
+        case = db.session.scalar(select(ServiceCase).where(ServiceCase.business_key == "SR-DEMO-002"))
+    url = f"/requests/{case.instance_id}"
+    page = text(owner.get(url))
+    assert 'name="confirmed_time"' in page and "readonly" in page and "2026-01-06T10:00" in page
+    tampered = owner.post(url, {"confirmed_time": "2026-01-09T10:00", "time_answer": "accept"}, page=url)
+    assert tampered.status_code == 422 and 'data-field="confirmed_time"' in text(tampered)
+    answered = owner.post(url, {"confirmed_time": "2026-01-06T10:00", "time_answer": "accept"}, page=url)
+    assert answered.status_code == 303
+    assert "Task_Dispatch" in text(supervisor.get("/tasks/?scope=offered"))

@@ -69,3 +69,10 @@ def test_current_values_satisfy_required_fields():
 def test_readonly_field_may_be_echoed_unchanged():
     assert validate_submission(FORM, {"name": "Li", "kind": "a", "ref": "R1"}, {"ref": "R1"}) == {
         "name": "Li", "kind": "a", "urgent": False}
+
+
+def test_readonly_date_sent_back_in_browser_format_is_no_change():
+    form = FormDefinition((FormField("when", "date", readonly=True),))
+    assert validate_submission(form, {"when": "2026-05-31T14:30"}, {"when": "2026-05-31T14:30:00"}) == {}
+    with pytest.raises(InvalidTaskData):
+        validate_submission(form, {"when": "2026-06-01T14:30"}, {"when": "2026-05-31T14:30:00"})
