@@ -73,8 +73,11 @@ def describe(instance: InstanceView) -> CaseStatus:
         text = _WAITING_FOR.get(work[0].element_id, work[0].name)
     else:
         text = _l("In progress.")
+    handler = work[0].assignee if work else None
+    if handler is not None and handler == instance.variables.get("owner_id"):
+        handler = None  # the owner's own step: nobody else is handling it
     return CaseStatus(
-        text=str(text), handler=work[0].assignee if work else None,
+        text=str(text), handler=handler,
         response_due=response.due_at if response else None,
         handling_due=handling.due_at if handling else None,
         finished=instance.status != InstanceStatus.RUNNING)
