@@ -10,7 +10,6 @@ from flask import Flask
 
 import web
 
-
 _DEV_SECRET = "dev-only-change-me"
 
 
