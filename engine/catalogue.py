@@ -82,6 +82,16 @@ class PreparedBpmn:
     executable_processes: list[tuple[str, str]]  # (id, name)
     elements: dict[str, ElementInfo]
     problems: list[DiagramProblem]
+    start_timers: dict[str, StartTimer] = field(default_factory=dict)  # by process id
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """A timer start event: the application starts a new instance each time it is due."""
+
+    element_id: str
+    kind: str  # timeDate, timeDuration or timeCycle
+    value: str  # the ISO 8601 literal
 
 
 class _SafeResolver(etree.Resolver):
@@ -148,6 +158,7 @@ def prepare_bpmn(tree: etree._Element, filename: str) -> PreparedBpmn:
     problems = _Collector(filename)
     _translate_conditions(tree, problems)
     _translate_timers(tree, problems)
+    start_timers = _take_start_timers(tree, problems)
     _check_scripts(tree, problems)
     _check_service_tasks(tree, problems)
     lanes = _lanes_by_node(tree)
@@ -166,7 +177,37 @@ def prepare_bpmn(tree: etree._Element, filename: str) -> PreparedBpmn:
                                       "rename the element (for example StartEvent_1)")
             elements[element.get("id")] = _element_info(element, lanes, problems,
                                                         element.get("id") in main)
-    return PreparedBpmn(tree, filename, executable, elements, problems.problems)
+    return PreparedBpmn(tree, filename, executable, elements, problems.problems, start_timers)
+
+
+def _take_start_timers(tree: etree._Element, problems: _Collector) -> dict[str, StartTimer]:
+    """Record each process's timer start event and remove the timer from what the library
+    parses: the library would make every instance wait for the timer and then add tokens
+    to that one instance, where a periodic process wants a new instance each period."""
+    found: dict[str, StartTimer] = {}
+    for process in tree.iterfind("bpmn:process", NS):
+        for start in process.iterfind("bpmn:startEvent", NS):
+            timer = start.find("bpmn:timerEventDefinition", NS)
+            if timer is None:
+                continue
+            body = next((c for c in timer if _local(c) in TIMER_KINDS), None)
+            literal = _literal(body.text if body is not None else None)
+            if body is None or literal is None:
+                problems.add(start, "a timer start event needs a fixed date, duration or cycle "
+                                    "(such as R/2026-01-05T09:00:00+08:00/P7D)")
+                continue
+            found[process.get("id")] = StartTimer(start.get("id"), _local(body), literal)
+            start.remove(timer)
+    return found
+
+
+def _literal(python: str | None) -> str | None:
+    """The string a translated timer expression stands for, if it is a plain literal."""
+    try:
+        value = ast.literal_eval(python or "")
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _main_path_ids(tree: etree._Element) -> set[str]:

@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import runtime
-from .catalogue import ElementInfo
+from . import runtime, schedules
+from .catalogue import ElementInfo, StartTimer
 from .clock import Clock, SystemClock, clock_in_effect
 from .db import session_factories
 from .errors import (
@@ -49,6 +49,7 @@ from .models import (
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
+    ProcessSchedule,
     Timer,
     UserTask,
     UserTaskCandidate,
@@ -217,12 +218,32 @@ class WorkflowEngine:
                     serializer_version=SERIALIZER_VERSION, spec=process.spec_json,
                     catalogue=process.catalogue_dict(), created_at=now,
                 ))
+                self._update_schedule(session, process, now)
             session.add(_audit(now, AuditAction.DEPLOYED, deployed_by, data={
                 "deployment_id": deployment.id, "name": name, "source": source,
                 "files": sorted(files), "processes": [p.key for p in compiled],
             }))
             session.flush()
             return self._deployment_view(session, deployment)
+
+    @staticmethod
+    def _update_schedule(session: Session, process, now: datetime) -> None:
+        """A new version with a timer start event (re)schedules the process; one without
+        stops it. An unchanged timer keeps its next run."""
+        row = session.get(ProcessSchedule, process.key)
+        timer = process.start_timer
+        if timer is None:
+            if row is not None:
+                session.delete(row)
+            return
+        if row is not None and (row.kind, row.value, row.element_id) == (
+                timer.kind, timer.value, timer.element_id):
+            return
+        if row is None:
+            row = ProcessSchedule(process_key=process.key, runs=0)
+            session.add(row)
+        row.element_id, row.kind, row.value = timer.element_id, timer.kind, timer.value
+        row.next_run_at, row.runs, row.updated_at = schedules.first_run(timer, now), 0, now
 
     def definitions(self, key: str | None = None, *, latest_only: bool = False) -> list[DefinitionView]:
         with self._reading() as session:
@@ -282,38 +303,43 @@ class WorkflowEngine:
         :raise ProcessNotFound: no such process.
         :raise InvalidTaskData: the variables fail the start form; nothing is stored.
         """
-        variables = dict(variables or {})
-        now = self.clock.now()
         with self._unit_of_work() as session:
             row = (self._definition_row(session, definition_id) if definition_id
                    else self._latest_or_fail(session, key))
-            definition = self._definition(session, row.id)
-            start = definition.start_element
-            if start is not None and start.form is not None and start.form.fields:
-                variables = validate_submission(start.form, variables)
-            else:
-                _check_plain(variables)
-            data = {**copy.deepcopy(variables), "started_at": now.isoformat(),
-                    "started_by": user, "business_key": business_key}
-            spec, subprocess_specs = definition.specs.specs_for_instance()
-            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self._script_engine)
-            workflow.task_tree.data.update(data)
-            instance = ProcessInstance(
-                id=str(uuid.uuid4()), definition_id=row.id, process_key=row.key,
-                business_key=business_key, status=InstanceStatus.RUNNING, state="",
-                serializer_version=SERIALIZER_VERSION, started_at=now, started_by=user,
-                updated_at=now)
-            session.add(_audit(now, AuditAction.STARTED, user, instance.id,
-                               element=start, data={"variables": variables,
-                                                    "business_key": business_key,
-                                                    "definition_id": row.id}))
-            runtime.advance(workflow)
-            session.add(instance)
-            session.info.setdefault("workflows", []).append((instance, workflow))
-            self._save(session, instance, workflow, definition, set(), user, now)
+            instance, workflow, definition = self._start_in(
+                session, row, dict(variables or {}), business_key=business_key, user=user)
             if extra_rows is not None:
                 session.add_all(extra_rows(instance.id))
             return self._instance_view(session, instance, workflow, definition)
+
+    def _start_in(self, session: Session, row: ProcessDefinition, variables: dict[str, Any], *,
+                  business_key: str | None, user: str | None,
+                  system: Mapping[str, Any] | None = None):
+        """Create, run and save a new instance of ``row`` inside the caller's transaction."""
+        now = self.clock.now()
+        definition = self._definition(session, row.id)
+        start = definition.start_element
+        if start is not None and start.form is not None and start.form.fields:
+            variables = validate_submission(start.form, variables)
+        else:
+            _check_plain(variables)
+        system = dict(system or {})
+        data = {**copy.deepcopy(variables), **system, "started_at": now.isoformat(),
+                "started_by": user, "business_key": business_key}
+        spec, subprocess_specs = definition.specs.specs_for_instance()
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self._script_engine)
+        workflow.task_tree.data.update(data)
+        instance = ProcessInstance(
+            id=str(uuid.uuid4()), definition_id=row.id, process_key=row.key,
+            business_key=business_key, status=InstanceStatus.RUNNING, state="",
+            serializer_version=SERIALIZER_VERSION, started_at=now, started_by=user, updated_at=now)
+        session.add(_audit(now, AuditAction.STARTED, user, instance.id, element=start, data={
+            "variables": variables, "business_key": business_key, "definition_id": row.id, **system}))
+        runtime.advance(workflow)
+        session.add(instance)
+        session.info.setdefault("workflows", []).append((instance, workflow))
+        self._save(session, instance, workflow, definition, set(), user, now)
+        return instance, workflow, definition
 
     def complete_user_task(self, task_id: str, data: Mapping[str, Any], *, user: str) -> InstanceView:
         """Validate ``data`` against the task's form, complete it as ``user`` and run on.
@@ -405,8 +431,49 @@ class WorkflowEngine:
                 .group_by(Timer.instance_id).order_by(first_due).limit(limit)))
 
     def next_timer_due(self) -> datetime | None:
+        """The soonest due timer or scheduled start."""
         with self._reading() as session:
-            return session.scalar(select(func.min(Timer.due_at)))
+            candidates = [session.scalar(select(func.min(Timer.due_at))),
+                          session.scalar(select(func.min(ProcessSchedule.next_run_at)))]
+        return min((c for c in candidates if c is not None), default=None)
+
+    def fire_due_schedules(self, limit: int = 50) -> list[str]:
+        """Start an instance of every periodic process that is due; returns their ids.
+
+        The schedule row is advanced in the same transaction as the start, under its
+        version check: two workers cannot both start the same period.
+        """
+        with self._reading() as session:
+            due = list(session.scalars(
+                select(ProcessSchedule.process_key).where(ProcessSchedule.next_run_at <= self.clock.now())
+                .order_by(ProcessSchedule.next_run_at).limit(limit)))
+        started = []
+        for key in due:
+            try:
+                instance_id = self._run_schedule(key)
+            except ConcurrentUpdate:
+                continue
+            if instance_id:
+                started.append(instance_id)
+        return started
+
+    def _run_schedule(self, key: str) -> str | None:
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            schedule = session.get(ProcessSchedule, key)
+            if schedule is None or schedule.next_run_at is None or schedule.next_run_at > now:
+                return None
+            run_at = schedule.next_run_at
+            timer = StartTimer(schedule.element_id, schedule.kind, schedule.value)
+            schedule.runs += 1
+            schedule.next_run_at = schedules.following(timer, run_at, schedule.runs, now)
+            schedule.updated_at = now
+            session.flush()  # the version check, before any work
+            instance, _, _ = self._start_in(
+                session, self._latest_or_fail(session, key), {},
+                business_key=f"{key}-{run_at:%Y%m%d-%H%M}", user=TIMER_ACTOR,
+                system={"scheduled_for": run_at.isoformat()})
+            return instance.id
 
     def fire_due_timers(self, limit: int = 100) -> int:
         """Wake every instance with a due timer, each in its own transaction.

@@ -178,6 +178,23 @@ class Timer(Base):
     due_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class ProcessSchedule(Base):
+    """A periodic process: when the application next starts an instance of it."""
+
+    __tablename__ = "process_schedule"
+
+    process_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    element_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    row_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+
 class Deadline(Base):
     """SLA bookkeeping: a deadline armed by a ``propflow.deadline`` timer and met by a
     ``propflow.milestone`` event of the same name."""

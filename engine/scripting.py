@@ -11,10 +11,12 @@ engine: :mod:`engine.runtime` re-attaches this one after every load.
 from __future__ import annotations
 
 import operator
-from datetime import datetime
+import os
+from datetime import datetime, time
 from functools import lru_cache
 from types import CodeType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_builtins
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
@@ -34,12 +36,27 @@ class UnsafeSource(ScriptError):
 
 
 def add_duration(start: str, duration: str) -> str:
-    """ISO 8601 ``start`` plus an ISO 8601 ``duration`` (``PT24H``, ``P3D``, ``P1M``)."""
+    """ISO 8601 ``start`` plus an ISO 8601 ``duration`` (``PT24H``, ``P3D``, ``P1M``); a
+    leading ``-`` subtracts (``-P1D``: a day before)."""
     from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
 
     when = datetime.fromisoformat(start)
+    if duration.startswith("-"):
+        delta = Timer.get_timedelta_from_end(Timer.parse_iso_duration(duration[1:]), when)
+        return (when - delta).isoformat()
     delta = Timer.get_timedelta_from_start(Timer.parse_iso_duration(duration), when)
     return (when + delta).isoformat()
+
+
+COMPANY_TIMEZONE = os.environ.get("PROPFLOW_TIMEZONE", "Asia/Shanghai")
+
+
+def end_of_day(day: str, timezone: str | None = None) -> str:
+    """The last second of a date (``2026-02-01`` or a date-time) in the company's time zone,
+    with its offset: what people mean by "due on the 1st"."""
+    parsed = datetime.fromisoformat(day)
+    zone = ZoneInfo(timezone or COMPANY_TIMEZONE)
+    return datetime.combine(parsed.date(), time(23, 59, 59), zone).isoformat()
 
 
 def contains(text: Any, word: str) -> bool:
@@ -47,7 +64,7 @@ def contains(text: Any, word: str) -> bool:
     return text is not None and str(word).casefold() in str(text).casefold()
 
 
-SCRIPT_FUNCTIONS = {"add_duration": add_duration, "contains": contains}
+SCRIPT_FUNCTIONS = {"add_duration": add_duration, "contains": contains, "end_of_day": end_of_day}
 
 _EXTRA_BUILTINS = {
     name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)

@@ -29,6 +29,7 @@ class CompiledProcess:
     resource_name: str
     spec_json: str
     elements: dict[str, ElementInfo]
+    start_timer: catalogue.StartTimer | None = None
 
     def catalogue_dict(self) -> dict[str, Any]:
         return {element_id: info.to_dict() for element_id, info in self.elements.items()}
@@ -94,7 +95,8 @@ def _build_specs(bpmn: list[catalogue.PreparedBpmn], dmn: list[tuple[Any, str]])
                     "spec": SERIALIZER.to_dict(spec),
                     "subprocess_specs": {k: SERIALIZER.to_dict(v) for k, v in subprocess_specs.items()},
                 }, separators=(",", ":"))
-                compiled.append(CompiledProcess(process_id, name, prepared.filename, spec_json, elements))
+                compiled.append(CompiledProcess(process_id, name, prepared.filename, spec_json, elements,
+                                                prepared.start_timers.get(process_id)))
     except ValidationException as exc:
         raise InvalidDiagram([_problem_from_validation(exc)]) from None
     except SpiffWorkflowException as exc:

@@ -18,8 +18,9 @@ log = logging.getLogger("propflow.timers")
 
 
 def sweep(engine: WorkflowEngine, batch: int = 200) -> int:
-    """Fire every due timer now; returns how many instances advanced."""
-    total = 0
+    """Start due periodic processes and fire every due timer; returns how many instances
+    were started or advanced."""
+    total = len(engine.fire_due_schedules())
     while True:
         due = engine.due_instance_ids(batch)
         if not due:

@@ -1,0 +1,36 @@
+"""When a periodic process (a timer start event) next starts an instance.
+
+A missed period is caught up once, not once per period missed: a worker that was down for
+three weeks starts one weekly spot check, not three.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
+
+from .catalogue import StartTimer
+from .clock import as_utc
+
+
+def first_run(timer: StartTimer, now: datetime) -> datetime | None:
+    if timer.kind == "timeDate":
+        return as_utc(Timer.get_datetime(timer.value))
+    if timer.kind == "timeDuration":
+        return now + Timer.get_timedelta_from_start(Timer.parse_iso_duration(timer.value), now)
+    cycles, start, _ = Timer.parse_iso_recurring_interval(timer.value)
+    return None if cycles == 0 else as_utc(start)
+
+
+def following(timer: StartTimer, previous: datetime, runs: int, now: datetime) -> datetime | None:
+    """The run after ``previous``, given ``runs`` already made; None when there is none."""
+    if timer.kind != "timeCycle":
+        return None
+    cycles, _, duration = Timer.parse_iso_recurring_interval(timer.value)
+    if cycles != -1 and runs >= cycles:
+        return None
+    upcoming = previous + duration
+    while upcoming <= now:
+        upcoming += duration
+    return upcoming
