@@ -69,6 +69,8 @@ from .views import (
 
 DEADLINE_PROPERTY = "propflow.deadline"
 MILESTONE_PROPERTY = "propflow.milestone"
+# On an event: reaching it notifies the person named by this process variable.
+NOTIFY_PROPERTY = "propflow.notify"
 TIMER_ACTOR = "timer"
 _AUDITED_KINDS = {
     "scriptTask", "businessRuleTask", "serviceTask", "sendTask", "receiveTask", "task",
@@ -726,6 +728,10 @@ class WorkflowEngine:
             milestone = info.properties.get(MILESTONE_PROPERTY)
             if milestone:
                 self._reach_deadline(session, instance, milestone, info, actor, now)
+            notify = info.properties.get(NOTIFY_PROPERTY)
+            if notify:
+                session.add(_audit(now, AuditAction.NOTIFIED, actor, instance.id, item.id, info, data={
+                    "to": item.data.get(notify), "variable": notify}))
             deadline = info.properties.get(DEADLINE_PROPERTY)
             if deadline and info.kind == "boundaryEvent":
                 self._breach_deadline(session, instance, deadline, info, now)

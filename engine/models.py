@@ -66,6 +66,7 @@ class AuditAction(enum.StrEnum):
     TIMER_FIRED = "timer_fired"
     DEADLINE_BREACHED = "deadline_breached"
     DEADLINE_REACHED = "deadline_reached"
+    NOTIFIED = "notified"
     ACTIVITY_COMPLETED = "activity_completed"
     COMPLETED = "completed"
     CANCELLED = "cancelled"

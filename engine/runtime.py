@@ -58,6 +58,7 @@ class FinishedTask:
     element_id: str
     top_level: bool
     timer: bool
+    data: dict[str, Any]  # the task's variables when it finished (not a copy: read only)
 
 
 def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
@@ -213,7 +214,7 @@ def finished_since(workflow: BpmnWorkflow, before: set[UUID]) -> list[FinishedTa
         if task.state == TaskState.COMPLETED and task.id not in before:
             finished.append((task.last_state_change, FinishedTask(
                 str(task.id), element_id(task), task.workflow is workflow,
-                _is_timer(getattr(task.task_spec, "event_definition", None)))))
+                _is_timer(getattr(task.task_spec, "event_definition", None)), task.data)))
     return [item for _, item in sorted(finished, key=lambda pair: pair[0])]
 
 
