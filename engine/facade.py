@@ -429,7 +429,7 @@ class WorkflowEngine:
             now = self.clock.now()
             first_due = func.min(Timer.due_at)
             return list(session.scalars(
-                select(Timer.instance_id).where(Timer.due_at <= now)
+                select(Timer.instance_id).where(Timer.due_at < now)
                 .group_by(Timer.instance_id).order_by(first_due).limit(limit)))
 
     def next_timer_due(self) -> datetime | None:
@@ -502,7 +502,7 @@ class WorkflowEngine:
             if instance is None or instance.status != InstanceStatus.RUNNING:
                 return False
             due = session.scalar(select(func.count()).select_from(Timer).where(
-                Timer.instance_id == instance_id, Timer.due_at <= now))
+                Timer.instance_id == instance_id, Timer.due_at < now))
             if not due:
                 return False
             definition = self._definition(session, instance.definition_id)
@@ -704,8 +704,10 @@ class WorkflowEngine:
         instance.updated_at = now
         finished = runtime.finished_since(workflow, before)
         timers = runtime.waiting_timers(workflow)
-        self._record_finished(session, instance, definition, finished, completed_by_user, actor, now)
+        side_end = self._record_finished(session, instance, definition, finished, completed_by_user,
+                                         actor, now)
         if instance.status == InstanceStatus.RUNNING and workflow.is_completed():
+            instance.end_event_id = instance.end_event_id or side_end
             instance.status = InstanceStatus.COMPLETED
             instance.ended_at = now
             session.add(_audit(now, AuditAction.COMPLETED, actor, instance.id,
@@ -717,14 +719,20 @@ class WorkflowEngine:
         self._sync_timers(session, instance, timers if instance.status == InstanceStatus.RUNNING else [])
         self._arm_deadlines(session, instance, definition, timers, now)
 
-    def _record_finished(self, session, instance, definition, finished, completed_by_user, actor, now):
+    def _record_finished(self, session, instance, definition, finished, completed_by_user, actor,
+                         now) -> str | None:
+        """Audit what finished, meet and breach deadlines; returns the last end event
+        reached off the main path (an escalation's), for a case that ends only there."""
+        side_end = None
         for item in finished:
             info = definition.elements.get(item.element_id)
             if info is None or item.id in completed_by_user:
                 continue
-            if info.kind == "endEvent" and item.top_level and (
-                    info.main_path or instance.end_event_id is None):
-                instance.end_event_id = item.element_id
+            if info.kind == "endEvent" and item.top_level:
+                if info.main_path:
+                    instance.end_event_id = item.element_id
+                else:
+                    side_end = item.element_id
             milestone = info.properties.get(MILESTONE_PROPERTY)
             if milestone:
                 self._reach_deadline(session, instance, milestone, info, actor, now)
@@ -738,6 +746,7 @@ class WorkflowEngine:
             elif info.kind in _AUDITED_KINDS:
                 action = AuditAction.TIMER_FIRED if item.timer else AuditAction.ACTIVITY_COMPLETED
                 session.add(_audit(now, action, actor, instance.id, item.id, info, data={}))
+        return side_end
 
     def _reach_deadline(self, session, instance, name, info, actor, now):
         row = session.get(Deadline, (instance.id, name))

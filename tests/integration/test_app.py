@@ -11,7 +11,7 @@ def test_health_reports_the_database_and_deployed_processes(client, runner):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
-    assert [p["key"] for p in body["processes"]] == ["service_request"]
+    assert [p["key"] for p in body["processes"]] == ["rectification", "service_request"]
     assert body["instances"] == {"running": 4, "completed": 2, "cancelled": 0}
     assert body["open_user_tasks"] == 4
     assert body["next_timer_due"] is not None
