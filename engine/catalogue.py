@@ -60,6 +60,9 @@ class ElementInfo:
     # False for elements reached only from a boundary event (escalation branches): their
     # end events do not describe how the case ended.
     main_path: bool = True
+    # On a process's start event: camunda:candidateStarterGroups of the process, the
+    # roles that may start it by hand.
+    starter_groups: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "form"}
@@ -72,6 +75,7 @@ class ElementInfo:
         form = data.pop("form")
         data["candidate_groups"] = tuple(data["candidate_groups"])
         data["candidate_users"] = tuple(data["candidate_users"])
+        data["starter_groups"] = tuple(data.get("starter_groups", ()))
         return cls(form=FormDefinition.from_dict(form) if form else None, **data)
 
 
@@ -340,7 +344,15 @@ def _element_info(element, lanes: dict[str, str], problems: _Collector, main_pat
         due_date=_assignment_expression(element, "dueDate", problems),
         properties=properties,
         main_path=main_path,
+        starter_groups=_starter_groups(element),
     )
+
+
+def _starter_groups(element) -> tuple[str, ...]:
+    parent = element.getparent()
+    if _local(element) != "startEvent" or parent is None or _local(parent) != "process":
+        return ()
+    return _split(_camunda(parent, "candidateStarterGroups"))
 
 
 def _assignment_list(element, attribute: str, problems: _Collector) -> tuple[str, ...]:

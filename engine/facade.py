@@ -277,6 +277,18 @@ class WorkflowEngine:
                 DeploymentResource.name == row.resource_name)).one()
             return resource.name, resource.content
 
+    def startable(self, groups) -> list[tuple[DefinitionView, FormDefinition]]:
+        """Latest processes people in ``groups`` may start by hand (the process's
+        ``camunda:candidateStarterGroups``), with their start forms."""
+        wanted = set(groups)
+        found = []
+        with self._reading() as session:
+            for view in self.definitions(latest_only=True):
+                start = self._definition(session, view.id).start_element
+                if start is not None and wanted & set(start.starter_groups):
+                    found.append((view, start.form or _EMPTY_FORM))
+        return found
+
     def start_form(self, key: str) -> FormDefinition | None:
         with self._reading() as session:
             definition = self._definition(session, self._latest_or_fail(session, key).id)

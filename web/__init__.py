@@ -44,7 +44,7 @@ def init_app(app: Flask) -> None:
         sa_engine = prepare_engine(db.engine)
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"))
 
-    from . import admin, auth, cases, cli, errors, home, i18n, status, templating, worklist
+    from . import admin, auth, cases, cli, errors, home, i18n, processes, status, templating, worklist
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -52,7 +52,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
-    for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, admin.bp, status.bp):
+    for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp):
         app.register_blueprint(blueprint)
     templating.register(app)
     errors.register_error_handlers(app)

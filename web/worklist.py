@@ -129,7 +129,9 @@ def _context(task: TaskView) -> dict:
                if entry.action.value in ("started", "task_completed", "deadline_breached")]
     photos = db.session.scalars(select(Attachment).where(
         Attachment.instance_id == task.instance_id).order_by(Attachment.uploaded_at)).all()
+    start_form = engine.start_form(task.process_key)
     return {"variables": task.data or {}, "history": history, "photos": photos,
+            "start_fields": start_form.fields if start_form else (),
             "clock": SlaClock.of(task, engine.clock.now()),
             "may_work": authz.may_work_on(current_user, task),
             "may_reassign": authz.may_reassign(current_user),

@@ -256,25 +256,32 @@ def test_owner_accepts_the_work(demo, browser, app):
 # --- who may open what -------------------------------------------------------------------
 
 PAGES = ["/tasks/", "/tasks/?scope=all", "/requests/", "/requests/new", "/requests/new/office",
-         "/admin/users", "/admin/users/new"]
+         "/processes/", "/processes/rectification/start", "/admin/users", "/admin/users/new"]
+START = "/processes/rectification/start"
 ALLOWED = {
     "owner_wang": {"/requests/", "/requests/new"},
-    "cs_zhang": {"/tasks/", "/requests/", "/requests/new/office"},
-    "sup_zhao": {"/tasks/", "/tasks/?scope=all", "/requests/"},
-    "tech_chen": {"/tasks/"},
-    "qa_sun": {"/tasks/", "/requests/"},
-    "po_zhou": {"/tasks/"},
-    "mgr_wu": {"/tasks/", "/requests/"},
-    "admin": {"/tasks/", "/tasks/?scope=all", "/requests/", "/admin/users", "/admin/users/new"},
+    "cs_zhang": {"/tasks/", "/requests/", "/requests/new/office", "/processes/"},
+    "sup_zhao": {"/tasks/", "/tasks/?scope=all", "/requests/", "/processes/", START},
+    "tech_chen": {"/tasks/", "/processes/"},
+    "qa_sun": {"/tasks/", "/requests/", "/processes/", START},
+    "po_zhou": {"/tasks/", "/processes/"},
+    "mgr_wu": {"/tasks/", "/requests/", "/processes/", START},
+    "admin": {"/tasks/", "/tasks/?scope=all", "/requests/", "/admin/users", "/admin/users/new",
+              "/processes/"},
 }
+# Pages that answer 404 rather than 403 to staff who may not use them: the process exists
+# only for those allowed to start it.
+HIDDEN = {START}
 
 
 @pytest.mark.parametrize("username", sorted(ALLOWED))
 def test_every_role_against_every_page(demo, browser, username):
     person = browser(username)
+    staff = username != "owner_wang"
     for page in PAGES:
         status = person.get(page).status_code
-        expected = 200 if page in ALLOWED[username] else 403
+        refused = 404 if page in HIDDEN and staff else 403
+        expected = 200 if page in ALLOWED[username] else refused
         assert status == expected, (username, page, status)
 
 
@@ -316,3 +323,25 @@ def test_owner_answers_the_proposed_time_which_they_cannot_change(demo, browser,
     answered = owner.post(url, {"confirmed_time": "2026-01-06T10:00", "time_answer": "accept"}, page=url)
     assert answered.status_code == 303
     assert "Task_Dispatch" in text(supervisor.get("/tasks/?scope=offered"))
+
+
+def test_supervisor_starts_a_rectification_the_technician_does_it(demo, browser, app):
+    supervisor = browser("sup_zhao")
+    assert "问题整改 Rectification" in text(supervisor.get("/processes/"))
+    bad = supervisor.post(START, {"problem": "x", "source": "spot_check", "responsible": "tech_chen"},
+                          page=START)
+    assert bad.status_code == 422
+    assert 'data-field="problem"' in text(bad) and 'data-field="deadline"' in text(bad)
+    started = supervisor.post(START, {
+        "problem": "楼道灯不亮 Stairwell lights out after the repair", "source": "spot_check",
+        "source_reference": "SR-DEMO-005", "responsible": "tech_chen", "deadline": "2026-01-08"},
+        page=START)
+    assert started.status_code == 303
+    technician = browser("tech_chen")
+    url = task_link(text(technician.get("/tasks/?scope=mine")), "Task_Rectify")
+    page = text(technician.get(url))
+    assert "Stairwell lights out after the repair" in page and "SR-DEMO-005" in page
+    done = technician.post(url, {"plan": "更换灯管 New tubes", "evidence": "已更换并测试 Replaced, tested",
+                                 "completed_at": "2026-01-06T10:00"}, page=url)
+    assert done.status_code == 302
+    assert "Task_Verify" in text(supervisor.get("/tasks/?scope=offered"))
