@@ -24,7 +24,7 @@ from .errors import (
 from .facade import WorkflowEngine
 from .forms import FormDefinition, FormField
 from .models import AuditAction, InstanceStatus
-from .views import AuditEntry, InstanceView, TaskFilter, TaskView
+from .views import AuditEntry, InstanceView, ServiceCall, TaskFilter, TaskView
 
 __all__ = [
     "AuditAction",
@@ -46,6 +46,7 @@ __all__ = [
     "NotFound",
     "ProcessNotFound",
     "ScriptError",
+    "ServiceCall",
     "SystemClock",
     "TaskFilter",
     "TaskNotFound",

@@ -63,6 +63,8 @@ class ElementInfo:
     # On a process's start event: camunda:candidateStarterGroups of the process, the
     # roles that may start it by hand.
     starter_groups: tuple[str, ...] = ()
+    # On an external service task: its camunda:topic.
+    topic: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "form"}
@@ -345,6 +347,7 @@ def _element_info(element, lanes: dict[str, str], problems: _Collector, main_pat
         properties=properties,
         main_path=main_path,
         starter_groups=_starter_groups(element),
+        topic=_camunda(element, "topic") if _camunda(element, "type") == "external" else None,
     )
 
 

@@ -32,10 +32,12 @@ from .clock import Clock, SystemClock, clock_in_effect
 from .db import session_factories
 from .errors import (
     ConcurrentUpdate,
+    EngineError,
     InstanceNotFound,
     InstanceNotRunning,
     InvalidTaskData,
     ProcessNotFound,
+    ScriptError,
     TaskNotFound,
     TaskNotReady,
 )
@@ -63,6 +65,7 @@ from .views import (
     DefinitionView,
     DeploymentView,
     InstanceView,
+    ServiceCall,
     TaskFilter,
     TaskView,
 )
@@ -128,8 +131,13 @@ class WorkflowEngine:
     """Deploy, start, work and inspect BPMN processes stored in one database."""
 
     def __init__(self, sa_engine: Engine, clock: Clock | None = None, *, cache_size: int = 32,
-                 instance_cache_size: int = 1024):
+                 instance_cache_size: int = 1024,
+                 services: Mapping[str, Callable[[ServiceCall], Mapping[str, Any] | None]] | None = None):
+        """``services`` maps an external service task's ``camunda:topic`` to a function
+        the engine calls in the same transaction when a task with that topic is reached;
+        tasks whose topic has no function wait for an external worker."""
         self.clock = clock or SystemClock()
+        self._services = dict(services or {})
         self._read, self._write = session_factories(sa_engine)
         self._script_engine = build_script_engine()
         self._definitions: OrderedDict[str, _Definition] = OrderedDict()
@@ -349,7 +357,7 @@ class WorkflowEngine:
             serializer_version=SERIALIZER_VERSION, started_at=now, started_by=user, updated_at=now)
         session.add(_audit(now, AuditAction.STARTED, user, instance.id, element=start, data={
             "variables": variables, "business_key": business_key, "definition_id": row.id, **system}))
-        runtime.advance(workflow)
+        runtime.advance(workflow, self._service_runner(session, instance, definition, user))
         session.add(instance)
         session.info.setdefault("workflows", []).append((instance, workflow))
         self._save(session, instance, workflow, definition, set(), user, now)
@@ -381,7 +389,7 @@ class WorkflowEngine:
             task.data.update(copy.deepcopy(cleaned))
             with runtime.translated_errors():
                 task.run()
-            runtime.advance(workflow)
+            runtime.advance(workflow, self._service_runner(session, instance, definition, user))
             session.add(_audit(now, AuditAction.TASK_COMPLETED, user, instance.id, task_id, info,
                                data={"submitted": cleaned}))
             self._save(session, instance, workflow, definition, before - {task.id}, user, now,
@@ -520,7 +528,7 @@ class WorkflowEngine:
             definition = self._definition(session, instance.definition_id)
             workflow = self._load(instance, definition)
             before = runtime.completed_task_ids(workflow)
-            runtime.advance(workflow)
+            runtime.advance(workflow, self._service_runner(session, instance, definition, TIMER_ACTOR))
             self._save(session, instance, workflow, definition, before, TIMER_ACTOR, now)
             return True
 
@@ -632,6 +640,42 @@ class WorkflowEngine:
     def _latest_row(session: Session, key: str) -> ProcessDefinition | None:
         return session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
                                .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+
+    def _service_runner(self, session: Session, instance: ProcessInstance, definition: _Definition,
+                        actor: str | None) -> Callable:
+        """Completes service tasks whose topic has a registered function."""
+
+        def run(task) -> bool:
+            info = definition.elements.get(runtime.element_id(task))
+            handler = self._services.get(info.topic) if info is not None and info.topic else None
+            if handler is None:
+                return False
+
+            def start(key: str, variables: Mapping[str, Any] | None = None, *,
+                      business_key: str | None = None) -> str:
+                started, _, _ = self._start_in(
+                    session, self._latest_or_fail(session, key), dict(variables or {}),
+                    business_key=business_key, user=actor,
+                    system={"started_from": instance.business_key or instance.id})
+                return started.id
+
+            call = ServiceCall(topic=info.topic, instance_id=instance.id,
+                               business_key=instance.business_key,
+                               variables=copy.deepcopy(dict(task.data)), start=start)
+            try:
+                result = dict(handler(call) or {})
+            except EngineError:
+                raise
+            except Exception as exc:
+                raise ScriptError(f"service '{info.topic}' failed: {exc}", info.id) from exc
+            _check_plain(result)
+            task.data.update(copy.deepcopy(result))
+            task.complete()
+            session.add(_audit(self.clock.now(), AuditAction.ACTIVITY_COMPLETED, actor, instance.id,
+                               str(task.id), info, data={"topic": info.topic, "result": result}))
+            return True
+
+        return run
 
     @staticmethod
     def _definition_row(session: Session, definition_id: str) -> ProcessDefinition:

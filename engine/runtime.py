@@ -6,7 +6,7 @@ touches the database. :mod:`engine.facade` wraps each call in a unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,16 +75,22 @@ def element_id(task: Task) -> str:
     return getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name
 
 
-def advance(workflow: BpmnWorkflow) -> None:
+def advance(workflow: BpmnWorkflow, run_service: Callable[[Task], bool] | None = None) -> None:
     """Run automatic work until only user tasks and future events remain.
 
     The library refreshes timers at the end of ``do_engine_steps``; a timer found due
-    there (an absolute deadline already past) is READY but not run, so loop.
+    there (an absolute deadline already past) is READY but not run, so loop. Service
+    tasks stop in STARTED: ``run_service`` may complete them (returning True), which
+    makes more work ready.
     """
     with translated_errors():
         for _ in range(_MAX_PASSES):
             workflow.do_engine_steps()
-            if not any(
+            served = False
+            if run_service is not None:
+                started = [t for t in all_tasks(workflow) if t.state == TaskState.STARTED]
+                served = any([run_service(task) for task in started])
+            if not served and not any(
                 not task.task_spec.manual
                 for task in all_tasks(workflow)
                 if task.state == TaskState.READY

@@ -13,7 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
@@ -46,7 +48,9 @@ class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
 
 
 def _make_serializer() -> tuple[BpmnWorkflowSerializer, _SharedSpecWorkflowConverter]:
-    registry = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
+    # The Camunda configuration has no converter for a plain bpmn:serviceTask (the
+    # library expects Spiff's own service tasks): it is a task spec like any other.
+    registry = BpmnWorkflowSerializer.configure({**DEFAULT_CONFIG, ServiceTask: BpmnTaskSpecConverter})
     converter = _SharedSpecWorkflowConverter(BpmnWorkflow, registry)  # replaces the default
     return BpmnWorkflowSerializer(registry), converter
 

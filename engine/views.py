@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -103,6 +104,18 @@ class InstanceView:
 
     def deadline(self, name: str) -> DeadlineView | None:
         return next((d for d in self.deadlines if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """What a service-task function is given: the case's variables (a copy), and a way
+    to start another process in the same transaction (returns its instance id)."""
+
+    topic: str
+    instance_id: str
+    business_key: str | None
+    variables: dict[str, Any]
+    start: Callable[..., str]
 
 
 @dataclass(frozen=True)

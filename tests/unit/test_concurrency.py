@@ -59,11 +59,11 @@ def test_lost_update_is_refused_even_when_both_read_first(approvals, sa_engine, 
     both_loaded = threading.Barrier(2)
     real_advance = runtime.advance
 
-    def advance_after_both_loaded(workflow):
+    def advance_after_both_loaded(workflow, *args):
         # SQLite serializes writers up front: there the second cannot have loaded yet.
         with contextlib.suppress(threading.BrokenBarrierError):
             both_loaded.wait(timeout=2)
-        return real_advance(workflow)
+        return real_advance(workflow, *args)
 
     monkeypatch.setattr(runtime, "advance", advance_after_both_loaded)
     engines = [approvals, WorkflowEngine(sa_engine, clock)]
