@@ -40,7 +40,7 @@ class _RequiredIf:
 
     def __call__(self, form: Form, field) -> None:
         other = form._fields.get(self.other)
-        if other is not None and str(other.data) == self.expected and not (field.data or "").strip():
+        if other is not None and str(other.data) == self.expected and not str(field.data or "").strip():
             raise StopValidation("is required")  # Optional() after it would clear the error
 
 

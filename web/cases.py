@@ -169,6 +169,17 @@ def detail(instance_id: str):
                            own_task=own, form=form, photos=photos, history=history), status
 
 
+@bp.get("/by-key/<business_key>")
+@login_required
+def by_key(business_key: str):
+    """A request found by its number (as quality checks and rectifications cite it)."""
+    case = db.session.scalar(select(ServiceCase).where(ServiceCase.business_key == business_key))
+    if case is None:
+        abort(404)
+    _case_or_404(case.instance_id)
+    return redirect(url_for("cases.detail", instance_id=case.instance_id))
+
+
 @bp.get("/<instance_id>/photos/<attachment_id>")
 @login_required
 def photo(instance_id: str, attachment_id: str):

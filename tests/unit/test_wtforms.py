@@ -75,3 +75,13 @@ def test_engine_errors_are_shown_on_their_fields():
     assert form.form_errors == ["ghost: is not a field of this form"]
     apply_engine_errors(form, {"name": ["is taken"]})
     assert form.name.errors == ["is taken"]
+
+
+def test_required_if_on_a_date_field_with_a_value():
+    definition = FormDefinition((
+        FormField("result", "enum", options=(("ok", "OK"), ("bad", "Bad"))),
+        FormField("fix_by", "date", required_if=("result", "bad")),
+    ))
+    form = build_form_class(definition)(MultiDict({"result": "bad", "fix_by": "2026-01-09"}))
+    assert form.validate(), form.errors
+    assert not build_form_class(definition)(MultiDict({"result": "bad"})).validate()

@@ -1,0 +1,50 @@
+"""Weekly spot checks (R-3.1) from the web: the worker starts them, the supervisor
+inspects a sample of served requests, and a failed check starts a rectification."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.integration.test_web import task_link, text
+
+
+def start_spot_check(runner):
+    result = runner.invoke(args=["timers", "fire-due"])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_weekly_spot_check_samples_served_requests(demo, runner, browser):
+    start_spot_check(runner)  # the first Monday 09:00 (Shanghai) is already past
+    supervisor = browser("sup_zhao")
+    url = task_link(text(supervisor.get("/tasks/?scope=offered")), "Task_Inspect")
+    page = text(supervisor.get(url))
+    assert 'value="SR-DEMO-005"' in page  # the one request served this week
+    assert "/requests/by-key/SR-DEMO-005" in page
+    assert supervisor.get("/requests/by-key/SR-DEMO-005").status_code == 302
+
+
+def test_failed_check_starts_a_rectification_for_a_real_staff_member(demo, runner, browser):
+    start_spot_check(runner)
+    supervisor = browser("sup_zhao")
+    url = task_link(text(supervisor.get("/tasks/?scope=offered")), "Task_Inspect")
+    failed = {"item": "SR-DEMO-005", "check_result": "failed", "findings": "晾衣架仍松动 Still loose",
+              "responsible": "nobody", "rectify_by": "2026-01-09"}
+    refused = supervisor.post(url, failed, page=url)
+    assert refused.status_code == 422 and 'data-field="responsible"' in text(refused)
+    missing = supervisor.post(url, {"item": "SR-DEMO-005", "check_result": "failed"}, page=url)
+    assert missing.status_code == 422 and 'data-field="findings"' in text(missing)
+    done = supervisor.post(url, {**failed, "responsible": "tech_liu"}, page=url)
+    assert done.status_code == 302
+    technician = text(browser("tech_liu").get("/tasks/?scope=mine"))
+    rectify = task_link(technician, "Task_Rectify")
+    assert "Still loose" in text(browser("tech_liu").get(rectify))
+    assert "Task_Inspect" not in text(supervisor.get("/tasks/?scope=offered"))
+
+
+def test_a_week_without_served_requests_closes_at_once(demo, runner, browser, clock):
+    start_spot_check(runner)
+    clock.advance(timedelta(days=14))
+    start_spot_check(runner)
+    page = text(browser("sup_zhao").get("/tasks/?scope=offered"))
+    assert page.count('data-element="Task_Inspect"') == 1  # only last fortnight's check
