@@ -17,7 +17,8 @@ from .models import ServiceCase, User
 
 SAMPLE_SIZE = 5
 SAMPLE_WINDOW = timedelta(days=7)
-SERVED_ENDS = ("EndEvent_Closed", "EndEvent_Unrated")  # the work was done and accepted
+# The work was done and accepted (whatever the owner then said about it).
+SERVED_ENDS = ("EndEvent_Closed", "EndEvent_Unrated", "EndEvent_FollowedUp")
 
 
 def pick_spot_check_sample(call: ServiceCall) -> dict:

@@ -39,11 +39,13 @@ _WAITING_FOR = {
     "Task_Acceptance": _l("Please check the work and accept it, or ask for rework."),
     "Task_Dispute": _l("A service supervisor is resolving your objection to the work."),
     "Task_Rate": _l("Please rate the service."),
+    "Task_FollowUp": _l("Customer service will call you about your rating."),
 }
 _ENDED = {
     "EndEvent_Closed": _l("Completed and rated. Thank you."),
     "EndEvent_Rejected": _l("Not taken on: see the reason below."),
     "EndEvent_Unrated": _l("Completed; closed without a rating."),
+    "EndEvent_FollowedUp": _l("Completed; we have followed up on your rating. Thank you."),
 }
 _ESCALATIONS = {"Task_ResponseOverdue", "Task_HandlingOverdue"}
 

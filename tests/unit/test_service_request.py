@@ -247,6 +247,8 @@ def test_rework_is_bounded_and_then_goes_to_the_supervisor(case):
     assert case.open() == ["Task_Dispute"]
     case.do("Task_Dispute", {"resolution": "更换供应商后关闭 Closed after changing supplier"}, "sup_zhao")
     case.rate(2)
+    case.do("Task_FollowUp", {"follow_up_result": "业主对返工次数不满 Unhappy about the reworks"},
+            "cs_li")
     instance = case.instance
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.variables["rework_count"] == 3
@@ -352,6 +354,8 @@ def test_unrated_case_closes_after_seven_days(case, clock):
     case.execute(accept=False)
     case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
     clock.advance(timedelta(days=7) - timedelta(seconds=1))
+    assert case.fire() == 1  # the reminder, due after two days
+    assert case.open() == ["Task_Rate"]
     assert case.fire() == 0
     clock.advance(timedelta(seconds=2))
     assert case.fire() == 1
@@ -359,6 +363,37 @@ def test_unrated_case_closes_after_seven_days(case, clock):
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.end_event_id == "EndEvent_Unrated"  # the interrupting timer carries the case
     assert "satisfaction" not in instance.variables
+
+
+def test_owner_is_reminded_to_rate_after_two_days(case, clock):
+    case.submit()
+    case.intake()
+    case.execute(accept=False)
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    clock.advance(timedelta(days=2, seconds=1))
+    assert case.fire() == 1
+    reminders = case.history(AuditAction.NOTIFIED)
+    assert [(e.element_id, e.data["to"]) for e in reminders] == [("EndEvent_RatingReminded", "owner_wang")]
+    assert case.open() == ["Task_Rate"]  # still waiting for the rating
+    case.rate(5)
+    assert case.instance.end_event_id == "EndEvent_Closed"
+
+
+@pytest.mark.parametrize(("score", "followed_up"), [(1, True), (3, True), (4, False), (5, False)])
+def test_scores_below_four_are_followed_up_by_customer_service(case, score, followed_up):
+    case.submit()
+    case.intake()
+    case.execute(accept=False)
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    case.rate(score)
+    if followed_up:
+        follow_up = case.task("Task_FollowUp")
+        assert follow_up.candidate_groups == ("customer_service",)
+        case.do("Task_FollowUp", {"follow_up_result": "已致电 Called", "needs_rectification": True},
+                "cs_li")
+    instance = case.instance
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.end_event_id == ("EndEvent_FollowedUp" if followed_up else "EndEvent_Closed")
 
 
 def test_start_form_is_enforced(case, sa_engine):
