@@ -497,12 +497,15 @@ class WorkflowEngine:
                 system={"scheduled_for": run_at.isoformat()})
             return instance.id
 
-    def fire_due_timers(self, limit: int = 100) -> int:
+    def fire_due_timers(self, limit: int = 100,
+                        on_error: Callable[[str, EngineError], None] | None = None) -> int:
         """Wake every instance with a due timer, each in its own transaction.
 
         Safe to run in several processes at once: an instance another worker advanced
         first fails our version check and is skipped, so no timer fires twice; one killed
-        mid-sweep leaves the rest due for the next sweep, so none is lost.
+        mid-sweep leaves the rest due for the next sweep, so none is lost. With
+        ``on_error`` an instance that cannot be advanced is reported there and the others
+        go on; without it the error is raised.
         Returns how many instances were advanced.
         """
         advanced = 0
@@ -512,6 +515,10 @@ class WorkflowEngine:
                     advanced += 1
             except ConcurrentUpdate:
                 continue
+            except EngineError as exc:
+                if on_error is None:
+                    raise
+                on_error(instance_id, exc)
         return advanced
 
     def wake(self, instance_id: str) -> bool:

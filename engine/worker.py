@@ -22,20 +22,16 @@ def sweep(engine: WorkflowEngine, batch: int = 200) -> int:
     were started or advanced."""
     total = len(engine.fire_due_schedules())
     while True:
-        due = engine.due_instance_ids(batch)
-        if not due:
-            return total
-        advanced = 0
-        for instance_id in due:
-            try:
-                advanced += 1 if engine.wake(instance_id) else 0
-            except EngineError as exc:
-                # One broken instance (a failing script, say) must not stop the others:
-                # it stays due and is reported on every sweep until someone fixes it.
-                log.error("instance %s could not be advanced: %s", instance_id, exc)
+        advanced = engine.fire_due_timers(batch, on_error=_report)
         total += advanced
-        if advanced == 0 or len(due) < batch:
+        if advanced < batch:  # a short batch: nothing more was due (or the rest failed)
             return total
+
+
+def _report(instance_id: str, exc: EngineError) -> None:
+    # One broken instance (a failing script, say) must not stop the others: it stays
+    # due and is reported on every sweep until someone fixes it.
+    log.error("instance %s could not be advanced: %s", instance_id, exc)
 
 
 def run(

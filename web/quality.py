@@ -12,6 +12,7 @@ from sqlalchemy import select
 from engine import InstanceStatus, InvalidTaskData, ServiceCall
 from engine.models import ProcessInstance
 
+from . import workflow_engine
 from .extensions import db
 from .models import ServiceCase, User
 
@@ -24,8 +25,6 @@ SERVED_ENDS = ("EndEvent_Closed", "EndEvent_Unrated", "EndEvent_FollowedUp")
 def pick_spot_check_sample(call: ServiceCall) -> dict:
     """Up to five requests served in the last week, picked at random (seeded by the check,
     so a re-run of the same check picks the same ones)."""
-    from . import workflow_engine
-
     since = workflow_engine().clock.now() - SAMPLE_WINDOW
     served = list(db.session.scalars(
         select(ServiceCase.business_key)
