@@ -812,10 +812,7 @@ class WorkflowEngine:
         return side_end
 
     def _reach_deadline(self, session, instance, name, info, actor, now):
-        row = session.get(Deadline, (instance.id, name))
-        if row is None:
-            row = Deadline(instance_id=instance.id, name=name)
-            session.add(row)
+        row = _deadline_row(session, instance.id, name)
         if row.reached_at is not None:
             return
         row.reached_at = now
@@ -824,10 +821,7 @@ class WorkflowEngine:
                            data={"deadline": name, "due_at": _iso(row.due_at), "met": row.met}))
 
     def _breach_deadline(self, session, instance, name, info, now):
-        row = session.get(Deadline, (instance.id, name))
-        if row is None:
-            row = Deadline(instance_id=instance.id, name=name)
-            session.add(row)
+        row = _deadline_row(session, instance.id, name)
         if row.breached_at is None and row.reached_at is None:
             row.breached_at = now
             row.met = False
@@ -840,10 +834,8 @@ class WorkflowEngine:
             name = info.properties.get(DEADLINE_PROPERTY) if info else None
             if not name:
                 continue
-            row = session.get(Deadline, (instance.id, name))
-            if row is None:
-                session.add(Deadline(instance_id=instance.id, name=name, due_at=timer.due_at))
-            elif row.due_at is None:
+            row = _deadline_row(session, instance.id, name)
+            if row.due_at is None:
                 row.due_at = timer.due_at
                 if row.reached_at is not None:
                     row.met = row.reached_at <= row.due_at
@@ -928,6 +920,15 @@ class WorkflowEngine:
             deadlines=tuple(DeadlineView(d.name, d.due_at, d.reached_at, d.breached_at, d.met)
                             for d in deadlines),
             row_version=instance.row_version)
+
+
+def _deadline_row(session: Session, instance_id: str, name: str) -> Deadline:
+    """The instance's deadline of that name, created (not yet armed) if it has none."""
+    row = session.get(Deadline, (instance_id, name))
+    if row is None:
+        row = Deadline(instance_id=instance_id, name=name)
+        session.add(row)
+    return row
 
 
 def _offered_conditions(where: TaskFilter) -> list:
