@@ -116,6 +116,9 @@ class ServiceCall:
     business_key: str | None
     variables: dict[str, Any]
     start: Callable[..., str]
+    process_key: str = ""
+    element_id: str = ""
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
