@@ -1,4 +1,5 @@
-"""The web layer's tables: people, their roles and skills, and uploaded photos.
+"""The web layer's tables: people, their roles and skills, uploaded photos, and the facts
+the analysis counts (cases, scores, feedback).
 
 Roles are also the candidate groups of the BPMN user tasks (``camunda:candidateGroups``),
 so a task offered to ``customer_service`` is offered to every user with that role.
@@ -10,7 +11,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -132,3 +133,54 @@ class ServiceCase(db.Model):
     unit: Mapped[str] = mapped_column(String(20))
     submitted_by: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Recorded when the supervisor dispatches (the diagram's "Record the dispatch" step).
+    technician: Mapped[str | None] = mapped_column(String(64), index=True)
+    priority: Mapped[str | None] = mapped_column(String(16))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SatisfactionScore(db.Model):
+    """One answer to "how satisfied are you?": an owner's rating of a served request
+    (``kind`` "request") or a survey questionnaire ("survey"). Written by the diagrams'
+    "Record the score" step; one per instance, since each asks once."""
+
+    __tablename__ = "satisfaction_score"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    business_key: Mapped[str | None] = mapped_column(String(64))
+    campaign: Mapped[str | None] = mapped_column(String(64), index=True)
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comments: Mapped[str | None] = mapped_column(Text)
+    service_type: Mapped[str | None] = mapped_column(String(32))
+    building: Mapped[str | None] = mapped_column(String(20))
+    technician: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class FeedbackItem(db.Model):
+    """A piece of feedback (R-4.1 … R-4.3) as the analysis and the owner's list see it;
+    each "Record" step of the feedback diagram writes the latest state."""
+
+    __tablename__ = "feedback_item"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    business_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    building: Mapped[str | None] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(16), index=True)
+    urgency: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    received_by: Mapped[str | None] = mapped_column(String(64))
+    reply: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replied_by: Mapped[str | None] = mapped_column(String(64))
+    owner_satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    owner_comment: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
