@@ -20,7 +20,15 @@ $(VENV)/.installed: pyproject.toml
 %.mo: %.po $(VENV)/.installed
 	$(BIN)/pybabel compile -i $< -o $@
 
-install: $(VENV)/.installed $(MO)
+# Front-end libraries come from npm (package-lock.json) and are served by the app itself.
+VENDOR := web/static/vendor
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/chart.umd.min.js
+	touch $@
+
+install: $(VENV)/.installed $(MO) $(VENDOR)/.installed
 
 ## run: install, create/upgrade the SQLite database, load demo data, start app + timer worker
 run: install
@@ -44,4 +52,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules $(VENDOR)

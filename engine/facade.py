@@ -668,7 +668,7 @@ class WorkflowEngine:
 
             call = ServiceCall(topic=info.topic, instance_id=instance.id,
                                business_key=instance.business_key,
-                               variables=copy.deepcopy(dict(task.data)), start=start,
+                               variables=copy.deepcopy(dict(task.data)), start=start, session=session,
                                process_key=instance.process_key, element_id=info.id, actor=actor)
             try:
                 result = dict(handler(call) or {})

@@ -108,14 +108,17 @@ class InstanceView:
 
 @dataclass(frozen=True)
 class ServiceCall:
-    """What a service-task function is given: the case's variables (a copy), and a way
-    to start another process in the same transaction (returns its instance id)."""
+    """What a service-task function is given: the case's variables (a copy), a way to start
+    another process in the same transaction (returns its instance id), and that
+    transaction's database session — the application reads and writes its own rows through
+    it, so they commit or roll back with the step."""
 
     topic: str
     instance_id: str
     business_key: str | None
     variables: dict[str, Any]
     start: Callable[..., str]
+    session: Any = None
     process_key: str = ""
     element_id: str = ""
     actor: str | None = None

@@ -47,7 +47,20 @@ def init_app(app: Flask) -> None:
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"),
                                                 services=quality.SERVICES)
 
-    from . import admin, auth, cases, cli, errors, home, i18n, processes, status, templating, worklist
+    from . import (
+        admin,
+        auth,
+        cases,
+        cli,
+        dashboard,
+        errors,
+        home,
+        i18n,
+        processes,
+        status,
+        templating,
+        worklist,
+    )
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -55,7 +68,8 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
-    for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp):
+    for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,
+                      dashboard.bp):
         app.register_blueprint(blueprint)
     templating.register(app)
     errors.register_error_handlers(app)

@@ -17,7 +17,6 @@ from engine import InstanceStatus, InvalidTaskData, ServiceCall
 from engine.models import ProcessInstance
 
 from . import analytics, workflow_engine
-from .extensions import db
 from .models import FeedbackItem, Role, SatisfactionScore, ServiceCase, User, UserRole
 
 SAMPLE_SIZE = 5
@@ -35,13 +34,13 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
-def _user(username: str | None) -> User | None:
-    return db.session.scalar(select(User).where(User.username == (username or "")))
+def _user(call: ServiceCall, username: str | None) -> User | None:
+    return call.session.scalar(select(User).where(User.username == (username or "")))
 
 
-def _staff(username: str | None, field: str, role: Role | None = None) -> User:
+def _staff(call: ServiceCall, username: str | None, field: str, role: Role | None = None) -> User:
     """The active staff member ``username`` (with ``role``), or a form error on ``field``."""
-    user = _user(username)
+    user = _user(call, username)
     if user is None or not user.active or not user.is_staff or (role and not user.has_role(role)):
         what = "an active technician" if role is Role.TECHNICIAN else "an active staff member"
         raise InvalidTaskData({field: [f"is not {what}'s username"]})
@@ -50,7 +49,7 @@ def _staff(username: str | None, field: str, role: Role | None = None) -> User:
 
 def _start_rectification(call: ServiceCall, *, problem: str, source: str, reference: str | None,
                          responsible_field: str, deadline: str) -> dict:
-    responsible = _staff(call.variables.get(responsible_field), responsible_field)
+    responsible = _staff(call, call.variables.get(responsible_field), responsible_field)
     started = call.start("rectification", {
         "problem": problem, "source": source, "source_reference": reference or "",
         "responsible": responsible.username, "deadline": deadline,
@@ -63,7 +62,7 @@ def _start_rectification(call: ServiceCall, *, problem: str, source: str, refere
 def pick_spot_check_sample(call: ServiceCall) -> dict:
     """Up to five requests served in the last week, picked at random (seeded by the check,
     so a re-run of the same check picks the same ones)."""
-    served = list(db.session.scalars(
+    served = list(call.session.scalars(
         select(ServiceCase.business_key)
         .join(ProcessInstance, ProcessInstance.id == ServiceCase.instance_id)
         .where(ProcessInstance.status == InstanceStatus.COMPLETED,
@@ -90,8 +89,8 @@ def record_dispatch(call: ServiceCall) -> dict:
 
     :raise InvalidTaskData: on ``technician`` unless it names an active technician.
     """
-    technician = _staff(call.variables.get("technician"), "technician", Role.TECHNICIAN)
-    case = db.session.get(ServiceCase, call.instance_id)
+    technician = _staff(call, call.variables.get("technician"), "technician", Role.TECHNICIAN)
+    case = call.session.get(ServiceCase, call.instance_id)
     if case is not None:
         case.technician = technician.username
         case.priority = call.variables.get("priority")
@@ -102,7 +101,7 @@ def record_dispatch(call: ServiceCall) -> dict:
 def record_score(call: ServiceCall) -> dict:
     """A rating of a served request, or a survey questionnaire's answer."""
     answer = call.variables
-    row = (db.session.get(SatisfactionScore, call.instance_id)
+    row = (call.session.get(SatisfactionScore, call.instance_id)
            or SatisfactionScore(instance_id=call.instance_id))
     row.kind = "request" if call.process_key == "service_request" else "survey"
     row.business_key = call.business_key
@@ -110,20 +109,20 @@ def record_score(call: ServiceCall) -> dict:
     row.owner_id = answer.get("owner_id") or ""
     row.score = int(answer["satisfaction"])
     row.comments = answer.get("satisfaction_comment") or answer.get("comments") or None
-    case = db.session.get(ServiceCase, call.instance_id)
-    owner = _user(row.owner_id)
+    case = call.session.get(ServiceCase, call.instance_id)
+    owner = _user(call, row.owner_id)
     row.service_type = case.service_type if case else None
     row.building = case.building if case else (owner.building if owner else None)
     row.technician = case.technician if case else None
     row.recorded_at = _now()
     row.recorded_by = call.actor
-    db.session.add(row)
+    call.session.add(row)
     return {}
 
 
 def pick_survey_owners(call: ServiceCall) -> dict:
     """A random sample of active owners, about last month (the company's calendar)."""
-    owners = sorted(db.session.scalars(
+    owners = sorted(call.session.scalars(
         select(User.username).where(User.active.is_(True),
                                     User.role_rows.any(UserRole.role == Role.OWNER.value))))
     chosen = random.Random(call.business_key or call.instance_id).sample(
@@ -150,7 +149,7 @@ def send_questionnaires(call: ServiceCall) -> dict:
 
 def summarise_survey(call: ServiceCall) -> dict:
     campaign = call.business_key or call.instance_id
-    responses, satisfied, total = db.session.execute(
+    responses, satisfied, total = call.session.execute(
         select(func.count(), func.count().filter(SatisfactionScore.score >= analytics.SATISFIED_FROM),
                func.coalesce(func.sum(SatisfactionScore.score), 0))
         .where(SatisfactionScore.campaign == campaign)).one()
@@ -176,16 +175,16 @@ def record_feedback(call: ServiceCall) -> dict:
     :raise InvalidTaskData: on ``owner_id`` unless it names an owner's account.
     """
     data = call.variables
-    row = db.session.get(FeedbackItem, call.instance_id)
+    row = call.session.get(FeedbackItem, call.instance_id)
     if row is None:
-        owner = _user(data.get("owner_id"))
+        owner = _user(call, data.get("owner_id"))
         if owner is None or not owner.has_role(Role.OWNER):
             raise InvalidTaskData({"owner_id": ["is not an owner's username"]})
         row = FeedbackItem(instance_id=call.instance_id, business_key=call.business_key,
                            owner_id=owner.username, building=owner.building, channel=data["channel"],
                            subject=data["subject"], received_at=_now(),
                            received_by=data.get("started_by") or call.actor)
-        db.session.add(row)
+        call.session.add(row)
     row.category = data.get("category") or row.category
     row.urgency = data.get("urgency") or row.urgency
     reply = data.get("final_reply") or data.get("reply") or None
@@ -209,7 +208,8 @@ def start_rectification_from_feedback(call: ServiceCall) -> dict:
 def prepare_agenda(call: ServiceCall) -> dict:
     """Last month's figures and an agenda drawn from them."""
     first, last = _previous_month(_now().astimezone(_zone()).date())
-    found = analytics.report(db.session, analytics.Period(first, last, _zone()), analytics.Filters(), _now())
+    period = analytics.Period(first, last, _zone())
+    found = analytics.report(call.session, period, analytics.Filters(), _now())
     breaches = sum(found.breaches.values())
     complaints = found.feedback.get("complaint", 0)
     late = found.breaches
