@@ -13,7 +13,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +21,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import Engine, case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
@@ -565,12 +565,16 @@ class WorkflowEngine:
             return list(session.scalars(query.limit(limit).offset(offset)))
 
     def user_tasks(self, where: TaskFilter | None = None, *, limit: int = 100, offset: int = 0,
-                   **criteria: Any) -> list[TaskView]:
-        """Ready user tasks matching ``where`` (or the same criteria as keywords), soonest
+                   urgent_first: Sequence[str] = (), **criteria: Any) -> list[TaskView]:
+        """Ready user tasks matching ``where`` (or the same criteria as keywords): those whose
+        ``priority`` is in ``urgent_first`` ahead of the rest (in that order), then soonest
         due first, then oldest."""
         where = where or TaskFilter(**criteria)
+        rank = case(*((UserTask.priority == p, n) for n, p in enumerate(urgent_first)),
+                    else_=len(urgent_first)) if urgent_first else None
         with self._reading() as session:
             query = self._task_query(select(UserTask, ProcessInstance), where).order_by(
+                *([rank] if rank is not None else []),
                 UserTask.due_at.is_(None), UserTask.due_at, UserTask.created_at, UserTask.id)
             rows = session.execute(query.limit(limit).offset(offset)).all()
             candidates = self._candidates(session, [task.id for task, _ in rows])

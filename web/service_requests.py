@@ -21,6 +21,10 @@ SERVICE_TYPES = {
 }
 CHANNELS = {"online": _l("Online"), "phone": _l("Phone"), "on_site": _l("On site")}
 PRIORITIES = {"emergency": _l("Emergency"), "high": _l("High"), "normal": _l("Normal"), "low": _l("Low")}
+# A task's priority on the worklist: a request's, or "urgent" for urgent feedback. These
+# come first, in this order, whatever their due times.
+TASK_PRIORITIES = {"emergency": PRIORITIES["emergency"], "urgent": _l("Urgent"), **PRIORITIES}
+URGENT_FIRST = ("emergency", "urgent")
 
 # What the owner is waiting for, by the open task.
 _WAITING_FOR = {

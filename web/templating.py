@@ -52,7 +52,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.globals.update(
         service_types=service_requests.SERVICE_TYPES, channels=service_requests.CHANNELS,
-        priorities=service_requests.PRIORITIES, role_labels=ROLE_LABELS,
+        priorities=service_requests.TASK_PRIORITIES, role_labels=ROLE_LABELS,
         current_locale=current_locale)
 
     @app.after_request

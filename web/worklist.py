@@ -18,7 +18,7 @@ from . import authz, workflow_engine
 from .authz import staff_required
 from .extensions import db
 from .models import Attachment, Role, User, UserRole
-from .service_requests import PRIORITIES
+from .service_requests import TASK_PRIORITIES, URGENT_FIRST
 
 bp = Blueprint("worklist", __name__, url_prefix="/tasks")
 PAGE_SIZE = 25
@@ -67,19 +67,20 @@ def index():
     priority = request.args.get("priority") or None
     overdue = request.args.get("overdue") == "1"
     status = request.args.get("status", "")
-    where = TaskFilter(**{**base.__dict__, "priority": priority if priority in PRIORITIES else None,
+    where = TaskFilter(**{**base.__dict__, "priority": priority if priority in TASK_PRIORITIES else None,
                           "process_key": request.args.get("process") or None,
                           "due_before": engine.clock.now() if overdue else None,
                           "unassigned": base.unassigned or status == "unclaimed",
                           "claimed": status == "claimed"})
     page = max(request.args.get("page", 1, type=int), 1)
     total = engine.count_user_tasks(where)
-    tasks = engine.user_tasks(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    tasks = engine.user_tasks(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                              urgent_first=URGENT_FIRST)
     now = engine.clock.now()
     return render_template(
         "worklist/index.html", tasks=[(t, SlaClock.of(t, now)) for t in tasks], scope=scope,
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), total=total,
-        priority=priority, overdue=overdue, priorities=PRIORITIES, status=status,
+        priority=priority, overdue=overdue, priorities=TASK_PRIORITIES, status=status,
         processes=engine.definitions(latest_only=True), process=request.args.get("process", ""))
 
 
