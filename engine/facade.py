@@ -673,7 +673,8 @@ class WorkflowEngine:
             call = ServiceCall(topic=info.topic, instance_id=instance.id,
                                business_key=instance.business_key,
                                variables=copy.deepcopy(dict(task.data)), start=start, session=session,
-                               process_key=instance.process_key, element_id=info.id, actor=actor)
+                               now=self.clock.now(), process_key=instance.process_key,
+                               element_id=info.id, actor=actor)
             try:
                 result = dict(handler(call) or {})
             except EngineError:

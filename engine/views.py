@@ -119,6 +119,7 @@ class ServiceCall:
     variables: dict[str, Any]
     start: Callable[..., str]
     session: Any = None
+    now: datetime | None = None  # the engine's clock at this step
     process_key: str = ""
     element_id: str = ""
     actor: str | None = None

@@ -26,8 +26,8 @@ SURVEY_SIZE = 20
 SERVED_ENDS = ("EndEvent_Closed", "EndEvent_Unrated", "EndEvent_FollowedUp")
 
 
-def _now() -> datetime:
-    return workflow_engine().clock.now()
+def _now(call: ServiceCall) -> datetime:
+    return call.now or workflow_engine().clock.now()
 
 
 def _zone() -> ZoneInfo:
@@ -67,7 +67,7 @@ def pick_spot_check_sample(call: ServiceCall) -> dict:
         .join(ProcessInstance, ProcessInstance.id == ServiceCase.instance_id)
         .where(ProcessInstance.status == InstanceStatus.COMPLETED,
                ProcessInstance.end_event_id.in_(SERVED_ENDS),
-               ProcessInstance.ended_at >= _now() - SAMPLE_WINDOW)
+               ProcessInstance.ended_at >= _now(call) - SAMPLE_WINDOW)
         .order_by(ServiceCase.business_key)))
     chosen = random.Random(call.business_key or call.instance_id).sample(
         served, min(SAMPLE_SIZE, len(served)))
@@ -94,7 +94,7 @@ def record_dispatch(call: ServiceCall) -> dict:
     if case is not None:
         case.technician = technician.username
         case.priority = call.variables.get("priority")
-        case.dispatched_at = _now()
+        case.dispatched_at = _now(call)
     return {}
 
 
@@ -114,7 +114,7 @@ def record_score(call: ServiceCall) -> dict:
     row.service_type = case.service_type if case else None
     row.building = case.building if case else (owner.building if owner else None)
     row.technician = case.technician if case else None
-    row.recorded_at = _now()
+    row.recorded_at = _now(call)
     row.recorded_by = call.actor
     call.session.add(row)
     return {}
@@ -127,7 +127,7 @@ def pick_survey_owners(call: ServiceCall) -> dict:
                                     User.role_rows.any(UserRole.role == Role.OWNER.value))))
     chosen = random.Random(call.business_key or call.instance_id).sample(
         owners, min(SURVEY_SIZE, len(owners)))
-    first, last = _previous_month(_now().astimezone(_zone()).date())
+    first, last = _previous_month(_now(call).astimezone(_zone()).date())
     return {"owners": sorted(chosen), "survey_size": len(chosen),
             "period_start": first.isoformat(), "period_end": last.isoformat()}
 
@@ -182,17 +182,17 @@ def record_feedback(call: ServiceCall) -> dict:
             raise InvalidTaskData({"owner_id": ["is not an owner's username"]})
         row = FeedbackItem(instance_id=call.instance_id, business_key=call.business_key,
                            owner_id=owner.username, building=owner.building, channel=data["channel"],
-                           subject=data["subject"], received_at=_now(),
+                           subject=data["subject"], received_at=_now(call),
                            received_by=data.get("started_by") or call.actor)
         call.session.add(row)
     row.category = data.get("category") or row.category
     row.urgency = data.get("urgency") or row.urgency
     reply = data.get("final_reply") or data.get("reply") or None
     if reply and reply != row.reply:
-        row.reply, row.replied_at, row.replied_by = reply, _now(), call.actor
+        row.reply, row.replied_at, row.replied_by = reply, _now(call), call.actor
     row.owner_satisfied = _VERDICT.get(data.get("reply_satisfied") or "")
     row.owner_comment = data.get("owner_comment") or None
-    row.updated_at = _now()
+    row.updated_at = _now(call)
     return {}
 
 
@@ -207,9 +207,9 @@ def start_rectification_from_feedback(call: ServiceCall) -> dict:
 
 def prepare_agenda(call: ServiceCall) -> dict:
     """Last month's figures and an agenda drawn from them."""
-    first, last = _previous_month(_now().astimezone(_zone()).date())
+    first, last = _previous_month(_now(call).astimezone(_zone()).date())
     period = analytics.Period(first, last, _zone())
-    found = analytics.report(call.session, period, analytics.Filters(), _now())
+    found = analytics.report(call.session, period, analytics.Filters(), _now(call))
     breaches = sum(found.breaches.values())
     complaints = found.feedback.get("complaint", 0)
     late = found.breaches
