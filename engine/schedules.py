@@ -27,10 +27,18 @@ def following(timer: StartTimer, previous: datetime, runs: int, now: datetime) -
     """The run after ``previous``, given ``runs`` already made; None when there is none."""
     if timer.kind != "timeCycle":
         return None
-    cycles, _, duration = Timer.parse_iso_recurring_interval(timer.value)
+    cycles, start, _ = Timer.parse_iso_recurring_interval(timer.value)
     if cycles != -1 and runs >= cycles:
         return None
-    upcoming = previous + duration
+    upcoming = _step(timer.value, previous, start)
     while upcoming <= now:
-        upcoming += duration
+        upcoming = _step(timer.value, upcoming, start)
     return upcoming
+
+
+def _step(cycle: str, previous: datetime, start: datetime) -> datetime:
+    """``previous`` plus the cycle's period, by the calendar of the cycle's own zone: P1M
+    from 1 January is 1 February, then 1 March (the library's fixed 31 days would drift)."""
+    period = Timer.parse_iso_duration(cycle.upper().split("/")[-1])
+    local = previous.astimezone(start.tzinfo)
+    return as_utc(local + Timer.get_timedelta_from_start(period, local))

@@ -2,11 +2,13 @@
 period, even with two workers, and without a flood after downtime."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from engine import InvalidDiagram, WorkflowEngine, worker
+from engine.catalogue import StartTimer
+from engine.schedules import first_run, following
 from tests.conftest import FIXTURES
 
 WEEKLY = (FIXTURES / "weekly_check.bpmn").read_text()
@@ -102,3 +104,14 @@ def test_timer_start_needs_a_fixed_value(engine):
     with pytest.raises(InvalidDiagram) as caught:
         deploy(engine, WEEKLY.replace("R/2026-01-05T09:00:00+00:00/P7D", "${cycle}"))
     assert caught.value.problems[0].element_id == "StartEvent_Weekly"
+
+
+def test_a_monthly_cycle_follows_the_calendar():
+    monthly = StartTimer("Start_Monthly", "timeCycle", "R/2026-01-01T09:00:00+08:00/P1M")
+    run = first_run(monthly, datetime(2025, 12, 1, tzinfo=UTC))
+    runs = [run]
+    for count in range(1, 4):
+        run = following(monthly, run, count, run)
+        runs.append(run)
+    assert [r.astimezone(UTC).strftime("%m-%d %H:%M") for r in runs] == [
+        "01-01 01:00", "02-01 01:00", "03-01 01:00", "04-01 01:00"]
