@@ -1,6 +1,7 @@
 """Every scenario of the service-request flow, run two ways: straight through (the
 engine keeps the workflow in memory between steps) and reloaded (a fresh engine that
-deserializes from the database before every step), on each database."""
+deserializes from the database before every step), on each database. The application's
+record functions (dispatch, score) are fakes that remember what they were given."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import InstanceStatus, InvalidTaskData, WorkflowEngine
+from engine import InstanceStatus, InvalidTaskData, ServiceCall, WorkflowEngine
 from engine.models import AuditAction
 from tests.conftest import SERVICE_REQUEST_FILES, read_files
 
@@ -23,14 +24,28 @@ WORK = {"Task_WorkFacility": {"sop_safety_zone": True, "sop_inspect_parts": True
                               "sop_pressure_test": True, "sop_site_clean": True}}
 RECORD = {"work_content": "更换读卡器 Replaced the reader", "work_started_at": "2026-01-05T14:00",
           "work_finished_at": "2026-01-05T14:40", "materials": "读卡器 x1"}
+DISPATCHED, SCORED = "propflow.service_request.dispatched", "propflow.satisfaction.record"
+
+
+def recording_services(calls: list[ServiceCall]) -> dict:
+    """Fakes for the application's record functions: each remembers its call and sets nothing.
+    Every engine that runs a request past dispatch or rating needs both: a topic without a
+    function waits for an external worker that never comes."""
+
+    def record(call: ServiceCall) -> None:
+        calls.append(call)
+
+    return {DISPATCHED: record, SCORED: record}
 
 
 class Case:
     """Drives one request through the engine as the people in each lane would."""
 
-    def __init__(self, sa_engine, clock, mode: str):
+    def __init__(self, sa_engine, clock, mode: str, *, record: bool = True):
         self.sa_engine, self.clock, self.mode = sa_engine, clock, mode
-        self._engine = WorkflowEngine(sa_engine, clock)
+        self.calls: list[ServiceCall] = []
+        self.services = recording_services(self.calls) if record else {}
+        self._engine = WorkflowEngine(sa_engine, clock, services=self.services)
         self._engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="service request")
         self.id: str | None = None
 
@@ -38,7 +53,7 @@ class Case:
     def engine(self) -> WorkflowEngine:
         if self.mode == "straight":
             return self._engine
-        return WorkflowEngine(self.sa_engine, self.clock, instance_cache_size=0)
+        return WorkflowEngine(self.sa_engine, self.clock, services=self.services, instance_cache_size=0)
 
     def submit(self, **changes) -> None:
         started = self.engine.start("service_request", {**REQUEST, **changes},
@@ -88,6 +103,9 @@ class Case:
         self.do(work_task, WORK[work_task], "tech_chen")
         self.do("Task_Record", RECORD, "tech_chen")
 
+    def recorded(self) -> list[str]:
+        return [call.topic for call in self.calls]
+
     def history(self, action: AuditAction | None = None):
         entries = self.engine.history(self.id)
         return [e for e in entries if action is None or e.action == action]
@@ -127,6 +145,43 @@ def test_happy_path(case, clock):
         ("Task_Dispatch", "sup_zhao"), ("Task_WorkFacility", "tech_chen"),
         ("Task_Record", "tech_chen"), ("Task_Acceptance", "owner_wang"), ("Task_Rate", "owner_wang")]
     assert case.fire() == 0 and case.engine.next_timer_due() is None
+
+
+def test_the_dispatch_and_the_score_are_recorded_for_the_dashboard(case):
+    case.submit()
+    case.intake()
+    case.do("Task_Dispatch", {"technician": "tech_chen"}, "sup_zhao")
+    [dispatch] = case.calls
+    assert (dispatch.topic, dispatch.element_id, dispatch.actor) == (
+        DISPATCHED, "Task_RecordDispatch", "sup_zhao")
+    assert (dispatch.process_key, dispatch.instance_id, dispatch.business_key) == (
+        "service_request", case.id, "SR-0001")
+    assert dispatch.variables["technician"] == "tech_chen"
+    assert case.open() == ["Task_WorkFacility"]  # recorded within the dispatch, then on to the work
+    case.work()
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    case.rate(3)
+    score = case.calls[-1]
+    assert (score.topic, score.element_id, score.actor) == (SCORED, "Task_RecordScore", "owner_wang")
+    analysed = ("satisfaction", "satisfaction_comment", "technician", "service_type", "building")
+    assert [score.variables[name] for name in analysed] == [
+        3, "满意 Satisfied", "tech_chen", "facility", "3"]
+    assert case.recorded() == [DISPATCHED, SCORED]
+    assert case.open() == ["Task_FollowUp"]  # a low score is recorded too, then followed up
+    audited = [(e.element_id, e.data["topic"], e.actor)
+               for e in case.history(AuditAction.ACTIVITY_COMPLETED) if "topic" in e.data]
+    assert audited == [("Task_RecordDispatch", DISPATCHED, "sup_zhao"),
+                       ("Task_RecordScore", SCORED, "owner_wang")]
+
+
+def test_without_the_record_functions_a_dispatched_case_waits(sa_engine, clock):
+    """Why every engine that runs service requests registers both topics."""
+    case = Case(sa_engine, clock, "straight", record=False)
+    case.submit()
+    case.intake()
+    case.do("Task_Dispatch", {"technician": "tech_chen"}, "sup_zhao")
+    instance = case.instance
+    assert (instance.status, instance.open_tasks) == (InstanceStatus.RUNNING, ())
 
 
 def test_owner_confirms_the_proposed_time_online_or_asks_for_another(case, clock):
@@ -233,6 +288,7 @@ def test_rework_loop_returns_to_the_same_technician(case):
     instance = case.instance
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.variables["rework_count"] == 1
+    assert case.recorded() == [DISPATCHED, SCORED]  # rework goes back to the work, not the dispatch
 
 
 def test_rework_is_bounded_and_then_goes_to_the_supervisor(case):
@@ -363,6 +419,7 @@ def test_unrated_case_closes_after_seven_days(case, clock):
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.end_event_id == "EndEvent_Unrated"  # the interrupting timer carries the case
     assert "satisfaction" not in instance.variables
+    assert case.recorded() == [DISPATCHED]  # no score to record
 
 
 def test_owner_is_reminded_to_rate_after_two_days(case, clock):
@@ -394,6 +451,7 @@ def test_scores_below_four_are_followed_up_by_customer_service(case, score, foll
     instance = case.instance
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.end_event_id == ("EndEvent_FollowedUp" if followed_up else "EndEvent_Closed")
+    assert [c.variables["satisfaction"] for c in case.calls if c.topic == SCORED] == [score]
 
 
 def test_start_form_is_enforced(case, sa_engine):
