@@ -22,7 +22,7 @@ from .errors import (
     TaskNotReady,
 )
 from .facade import WorkflowEngine
-from .forms import FormDefinition, FormField
+from .forms import FormDefinition, FormField, condition_holds
 from .models import AuditAction, InstanceStatus
 from .views import AuditEntry, InstanceView, ServiceCall, TaskFilter, TaskView
 
@@ -53,6 +53,7 @@ __all__ = [
     "TaskNotReady",
     "TaskView",
     "WorkflowEngine",
+    "condition_holds",
     "make_engine",
     "upgrade_schema",
 ]

@@ -205,16 +205,31 @@ def _clean_field(form_field: FormField, submitted: Mapping[str, Any], current: M
 
 def _same_value(form_field: FormField, submitted: Any, current: Any) -> bool:
     """Equal once both are in the field's type: a browser sends "2026-05-31T14:30" back
-    for a stored "2026-05-31T14:30:00", which is no change."""
+    for a stored "2026-05-31T14:30:00", and a text area's lines end in CR LF (HTML says
+    so) where the stored text has LF: neither is a change."""
+    if isinstance(submitted, str) and isinstance(current, str):
+        submitted, current = _lines(submitted), _lines(current)
     try:
         return coerce_value(form_field, submitted) == coerce_value(form_field, current)
     except ValueError:
         return False
 
 
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _missing_required(form_field: FormField, values: Mapping[str, Any]) -> bool:
     required = form_field.required
     if form_field.required_if:
         other, expected = form_field.required_if
-        required = required or str(values.get(other)) == expected
+        required = required or condition_holds(values.get(other), expected)
     return required and _is_empty(values.get(form_field.id))
+
+
+def condition_holds(value: Any, expected: str) -> bool:
+    """``propflow.requiredIf``'s test: ``field=value``, where a yes/no field's value is
+    written ``true``/``false`` (any case) and text is compared as written."""
+    if isinstance(value, bool):
+        return str(value).lower() == expected.strip().lower()
+    return str(value) == expected

@@ -24,7 +24,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation
 
-from engine import FormDefinition, FormField
+from engine import FormDefinition, FormField, condition_holds
 
 # Longer text gets a text area; the threshold is about one line of a form.
 _TEXTAREA_FROM = 200
@@ -40,7 +40,8 @@ class _RequiredIf:
 
     def __call__(self, form: Form, field) -> None:
         other = form._fields.get(self.other)
-        if other is not None and str(other.data) == self.expected and not str(field.data or "").strip():
+        wanted = other is not None and condition_holds(other.data, self.expected)
+        if wanted and not str(field.data or "").strip():
             raise StopValidation("is required")  # Optional() after it would clear the error
 
 

@@ -22,6 +22,7 @@ from .models import FeedbackItem, Role, SatisfactionScore, ServiceCase, User, Us
 SAMPLE_SIZE = 5
 SAMPLE_WINDOW = timedelta(days=7)
 SURVEY_SIZE = 20
+PROBLEM_MAX = 2000  # the rectification's start form: problem maxlength
 # The work was done and accepted (whatever the owner then said about it).
 SERVED_ENDS = ("EndEvent_Closed", "EndEvent_Unrated", "EndEvent_FollowedUp")
 
@@ -155,10 +156,11 @@ def summarise_survey(call: ServiceCall) -> dict:
         .where(SatisfactionScore.campaign == campaign)).one()
     asked = call.variables.get("survey_size") or 0
     rate = analytics.Rate(satisfied, responses, analytics.TARGETS["satisfaction"])
+    # Whole percentages: the review form shows them in integer fields.
     return {"responses": responses,
-            "response_rate": round(100.0 * responses / asked, 1) if asked else 0.0,
-            "average_score": round(total / responses, 2) if responses else 0.0,
-            "satisfaction_rate": rate.percent or 0.0,
+            "response_rate": round(100 * responses / asked) if asked else 0,
+            "average_score": f"{total / responses:.1f}" if responses else "—",
+            "satisfaction_rate": round(rate.percent or 0),
             "low_scores": responses - satisfied,
             "meets_target": bool(rate.on_target)}
 
@@ -198,8 +200,10 @@ def record_feedback(call: ServiceCall) -> dict:
 
 def start_rectification_from_feedback(call: ServiceCall) -> dict:
     found = call.variables
-    return _start_rectification(call, problem=f"{found['subject']}: {found['handling_note']}",
-                                source="complaint", reference=call.business_key,
+    problem = f"{found['subject']}: {found['handling_note']}"[:PROBLEM_MAX]
+    return _start_rectification(call, problem=problem,
+                                source="complaint" if found.get("category") == "complaint" else "other",
+                                reference=call.business_key,
                                 responsible_field="responsible", deadline=found["rectify_by"])
 
 
@@ -226,9 +230,9 @@ def prepare_agenda(call: ServiceCall) -> dict:
              + ("; ".join(f"{t} @ {b} ×{n}" for t, b, n in found.problems) or "—"),
              "7. 改进措施 Measures to decide"]
     return {"period_start": first.isoformat(), "period_end": last.isoformat(), "agenda": "\n".join(items),
-            "requests_received": found.received, "response_rate": found.response.percent or 0.0,
-            "emergency_rate": found.emergency.percent or 0.0,
-            "satisfaction_rate": found.satisfaction.percent or 0.0, "breaches": breaches,
+            "requests_received": found.received, "response_rate": round(found.response.percent or 0),
+            "emergency_rate": round(found.emergency.percent or 0),
+            "satisfaction_rate": round(found.satisfaction.percent or 0), "breaches": breaches,
             "low_scores": found.low_scores, "open_rectifications": len(found.rectifications),
             "complaints": complaints}
 

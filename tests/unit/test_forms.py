@@ -76,3 +76,18 @@ def test_readonly_date_sent_back_in_browser_format_is_no_change():
     assert validate_submission(form, {"when": "2026-05-31T14:30"}, {"when": "2026-05-31T14:30:00"}) == {}
     with pytest.raises(InvalidTaskData):
         validate_submission(form, {"when": "2026-06-01T14:30"}, {"when": "2026-05-31T14:30:00"})
+
+
+def test_readonly_text_sent_back_from_a_text_area_is_no_change():
+    form = FormDefinition((FormField("agenda", "string", readonly=True),))
+    assert validate_submission(form, {"agenda": "1. a\r\n2. b"}, {"agenda": "1. a\n2. b"}) == {}
+    with pytest.raises(InvalidTaskData):
+        validate_submission(form, {"agenda": "1. a\r\n2. c"}, {"agenda": "1. a\n2. b"})
+
+
+def test_required_if_a_yes_no_field_is_ticked_is_written_true_in_any_case():
+    form = FormDefinition((FormField("fix", "boolean"), FormField("who", "string", required_if=("fix", "true"))))
+    with pytest.raises(InvalidTaskData) as caught:
+        validate_submission(form, {"fix": "on"})
+    assert caught.value.errors == {"who": ["is required"]}
+    assert validate_submission(form, {"fix": "off"}) == {"fix": False}
