@@ -79,15 +79,18 @@ def compile_deployment(files: Mapping[str, bytes]) -> list[CompiledProcess]:
 
 def _build_specs(bpmn: list[catalogue.PreparedBpmn], dmn: list[tuple[Any, str]]) -> list[CompiledProcess]:
     parser = CamundaParser()
-    elements: dict[str, ElementInfo] = {}
+    everywhere: dict[str, ElementInfo] = {}
     try:
         for tree, filename in dmn:
             parser.add_dmn_xml(tree, filename=filename)
         for prepared in bpmn:
             parser.add_bpmn_xml(prepared.tree, filename=prepared.filename)
-            elements.update(prepared.elements)
+            everywhere.update(prepared.elements)
         compiled = []
         for prepared in bpmn:
+            # Ids are unique within a file, not across the files deployed together: a
+            # process's own file wins (the others only serve the processes it calls).
+            elements = {**everywhere, **prepared.elements}
             for process_id, name in prepared.executable_processes:
                 spec = parser.get_spec(process_id)
                 subprocess_specs = parser.get_subprocess_specs(process_id)

@@ -11,7 +11,9 @@ def test_health_reports_the_database_and_deployed_processes(client, runner):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
-    assert [p["key"] for p in body["processes"]] == ["rectification", "service_request", "spot_check"]
+    assert [p["key"] for p in body["processes"]] == [
+        "feedback", "improvement_meeting", "rectification", "satisfaction_survey", "service_request",
+        "spot_check", "survey_questionnaire"]
     assert body["instances"] == {"running": 4, "completed": 2, "cancelled": 0}
     assert body["open_user_tasks"] == 4
     assert body["next_timer_due"] is not None
@@ -52,8 +54,9 @@ def test_bpmn_deploy_reports_problems_and_exits_nonzero(runner, tmp_path):
 
 def test_timers_fire_due_advances_overdue_requests(runner, clock):
     runner.invoke(args=["demo", "load"])
-    # This Monday's spot check is due at once (09:00 Shanghai time has passed).
-    assert "advanced 1 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
+    # Due at once: this Monday's spot check (09:00 Shanghai time has passed), this month's
+    # satisfaction survey (the 1st) and quality meeting (the 5th, 10:00 Shanghai).
+    assert "advanced 3 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
     assert "advanced 0 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
     clock.advance(timedelta(hours=2, minutes=1))  # SR-DEMO-001 is an emergency: 2 h
     assert "advanced 1 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output

@@ -141,3 +141,16 @@ def test_problem_text_names_file_element_and_line(engine):
 def test_decision_referenced_but_not_deployed_is_refused(engine):
     with pytest.raises(InvalidDiagram):
         engine.deploy(read_files("service_request.bpmn"), name="no dmn")
+
+
+def test_the_same_element_id_in_two_files_of_one_deployment_stays_apart(engine):
+    """Ids are unique within a file only: the approval's ``Approve`` must not take the
+    other file's groups (a found bug: one catalogue served every process deployed together)."""
+    other = (APPROVAL.replace('id="approval"', 'id="approval_b"')
+             .replace('name="Approval"', 'name="Approval B"')
+             .replace('camunda:candidateGroups="managers"', 'camunda:candidateGroups="directors"'))
+    engine.deploy({**approval(), **approval(other, "approval_b.bpmn")}, name="both")
+    first = engine.start("approval", {"amount": 1})
+    second = engine.start("approval_b", {"amount": 1})
+    assert first.open_tasks[0].candidate_groups == ("managers",)
+    assert second.open_tasks[0].candidate_groups == ("directors",)

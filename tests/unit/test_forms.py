@@ -86,7 +86,8 @@ def test_readonly_text_sent_back_from_a_text_area_is_no_change():
 
 
 def test_required_if_a_yes_no_field_is_ticked_is_written_true_in_any_case():
-    form = FormDefinition((FormField("fix", "boolean"), FormField("who", "string", required_if=("fix", "true"))))
+    form = FormDefinition((FormField("fix", "boolean"),
+                           FormField("who", "string", required_if=("fix", "true"))))
     with pytest.raises(InvalidTaskData) as caught:
         validate_submission(form, {"fix": "on"})
     assert caught.value.errors == {"who": ["is required"]}
