@@ -54,6 +54,7 @@ def init_app(app: Flask) -> None:
         cli,
         dashboard,
         errors,
+        feedback,
         home,
         i18n,
         processes,
@@ -69,7 +70,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,
-                      dashboard.bp):
+                      dashboard.bp, feedback.bp):
         app.register_blueprint(blueprint)
     templating.register(app)
     errors.register_error_handlers(app)

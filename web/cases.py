@@ -18,10 +18,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import Conflict, FormDefinition, InstanceNotFound, InvalidTaskData
-from forms import apply_engine_errors, build_form_class, form_data, initial_values
+from engine import FormDefinition, InstanceNotFound, InvalidTaskData
+from forms import apply_engine_errors, build_form_class, form_data
 
-from . import authz, service_requests, uploads, workflow_engine
+from . import authz, owner_tasks, service_requests, uploads, workflow_engine
 from .authz import roles_required
 from .extensions import db
 from .models import Attachment, Role, ServiceCase, User, UserRole
@@ -117,7 +117,8 @@ def index():
     engine = workflow_engine()
     cases = [engine.instance(row.instance_id) for row in rows[:PAGE_SIZE]]
     return render_template("cases/index.html", page=page, has_next=len(rows) > PAGE_SIZE,
-                           cases=[(c, service_requests.describe(c)) for c in cases])
+                           cases=[(c, service_requests.describe(c)) for c in cases],
+                           waiting=owner_tasks.waiting_for_me() if not current_user.is_staff else [])
 
 
 def _case_or_404(instance_id: str):
@@ -138,29 +139,9 @@ def detail(instance_id: str):
     open task (on-site acceptance) as a form."""
     instance = _case_or_404(instance_id)
     engine = workflow_engine()
-    own = next((t for t in instance.open_tasks if t.assignee == current_user.username
-                and not current_user.is_staff), None)
-    form, status = None, 200
-    if own is not None:
-        task = engine.task(own.id)
-        form = build_form_class(task.form)(
-            request.form if request.method == "POST" else None,
-            data=None if request.method == "POST" else initial_values(task.form, task.data))
-        if request.method == "POST":
-            try:
-                if form.validate():
-                    engine.complete_user_task(own.id, form_data(form, task.form),
-                                              user=current_user.username)
-                    flash(_("Thank you, your answer was recorded."), "success")
-                    return redirect(url_for("cases.detail", instance_id=instance_id)), 303
-            except InvalidTaskData as exc:
-                apply_engine_errors(form, exc.errors)
-            except Conflict as exc:
-                flash(str(exc), "error")
-                return redirect(url_for("cases.detail", instance_id=instance_id)), 303
-            status = 422
-    elif request.method == "POST":
-        abort(409, description=_("There is nothing for you to answer on this request now."))
+    own, form, done, status = owner_tasks.answer(instance)
+    if done is not None:
+        return done
     photos = db.session.scalars(select(Attachment).where(
         Attachment.instance_id == instance.id).order_by(Attachment.uploaded_at)).all()
     history = [e for e in engine.history(instance.id)

@@ -9,7 +9,7 @@ from flask import Flask, Response
 from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 
-from . import service_requests
+from . import feedback, owner_tasks, service_requests
 from .admin import ROLE_LABELS
 
 
@@ -53,7 +53,9 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         service_types=service_requests.SERVICE_TYPES, channels=service_requests.CHANNELS,
         priorities=service_requests.TASK_PRIORITIES, role_labels=ROLE_LABELS,
-        current_locale=current_locale)
+        current_locale=current_locale, feedback_categories=feedback.CATEGORIES,
+        feedback_channels=feedback.FEEDBACK_CHANNELS, owner_pages=owner_tasks.PAGES,
+        owner_kinds=owner_tasks.KINDS)
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -1,0 +1,61 @@
+"""An owner's own step in a flow (accept the work, rate it, confirm a time, judge a reply,
+answer a questionnaire), answered on the page of the case it belongs to."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from engine import Conflict, InstanceView, InvalidTaskData, TaskFilter, TaskView
+from forms import apply_engine_errors, build_form_class, form_data, initial_values
+
+from . import workflow_engine
+
+# Where an owner answers each kind of task, and what the list calls it.
+PAGES = {"service_request": "cases.detail", "feedback": "feedback.detail",
+         "survey_questionnaire": "feedback.survey"}
+KINDS = {"service_request": _l("Request"), "feedback": _l("Feedback"),
+         "survey_questionnaire": _l("Satisfaction survey")}
+
+
+def own_task(instance: InstanceView) -> TaskView | None:
+    """The open task of this case that is the signed-in owner's to answer."""
+    if current_user.is_staff:
+        return None
+    return next((t for t in instance.open_tasks if t.assignee == current_user.username), None)
+
+
+def waiting_for_me(limit: int = 50) -> list[TaskView]:
+    """Every open task assigned to the signed-in owner, soonest due first."""
+    return workflow_engine().user_tasks(TaskFilter(assignee=current_user.username), limit=limit)
+
+
+def answer(instance: InstanceView):
+    """The owner's task form, and on POST its answer: ``(task, form, response, status)``;
+    ``response`` is the redirect back to this page after a recorded answer, else None."""
+    back = request.path
+    own = own_task(instance)
+    if own is None:
+        if request.method == "POST":
+            abort(409, description=_("There is nothing for you to answer here now."))
+        return None, None, None, 200
+    engine = workflow_engine()
+    task = engine.task(own.id)
+    posted = request.method == "POST"
+    form = build_form_class(task.form)(request.form if posted else None,
+                                       data=None if posted else initial_values(task.form, task.data))
+    if not posted:
+        return own, form, None, 200
+    try:
+        if form.validate():
+            engine.complete_user_task(own.id, form_data(form, task.form), user=current_user.username)
+            flash(_("Thank you, your answer was recorded."), "success")
+            return own, form, redirect(back, 303), 303
+    except InvalidTaskData as exc:
+        apply_engine_errors(form, exc.errors)
+    except Conflict as exc:
+        flash(str(exc), "error")
+        return own, form, redirect(back, 303), 303
+    return own, form, None, 422
