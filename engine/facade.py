@@ -138,12 +138,19 @@ class WorkflowEngine:
         tasks whose topic has no function wait for an external worker."""
         self.clock = clock or SystemClock()
         self._services = dict(services or {})
+        self._sa_engine = sa_engine
         self._read, self._write = session_factories(sa_engine)
         self._script_engine = build_script_engine()
         self._definitions: OrderedDict[str, _Definition] = OrderedDict()
         self._cache_size = cache_size
         self._instances = _InstanceCache(instance_cache_size)
         self._lock = threading.Lock()
+
+    def with_clock(self, clock: Clock) -> WorkflowEngine:
+        """The same database and services on another clock: for replaying past operations
+        (the demo's history) without moving this engine's time."""
+        return WorkflowEngine(self._sa_engine, clock, cache_size=self._cache_size, instance_cache_size=0,
+                              services=self._services)
 
     # --- units of work --------------------------------------------------------------
 
@@ -485,10 +492,9 @@ class WorkflowEngine:
             schedule = session.get(ProcessSchedule, key)
             if schedule is None or schedule.next_run_at is None or schedule.next_run_at > now:
                 return None
-            run_at = schedule.next_run_at
             timer = StartTimer(schedule.element_id, schedule.kind, schedule.value)
-            schedule.runs += 1
-            schedule.next_run_at = schedules.following(timer, run_at, schedule.runs, now)
+            run_at, schedule.runs, schedule.next_run_at = schedules.catch_up(
+                timer, schedule.next_run_at, schedule.runs, now)
             schedule.updated_at = now
             session.flush()  # the version check, before any work
             instance, _, _ = self._start_in(

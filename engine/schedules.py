@@ -36,6 +36,19 @@ def following(timer: StartTimer, previous: datetime, runs: int, now: datetime) -
     return upcoming
 
 
+def catch_up(timer: StartTimer, due: datetime, runs: int,
+             now: datetime) -> tuple[datetime, int, datetime | None]:
+    """The period to run now — the latest one due, so a worker back after months starts
+    this month's survey, not January's — the runs counted (missed periods included), and
+    when the next one is due."""
+    run_at, runs = due, runs + 1
+    upcoming = following(timer, run_at, runs, run_at)
+    while upcoming is not None and upcoming <= now:
+        run_at, runs = upcoming, runs + 1
+        upcoming = following(timer, run_at, runs, run_at)
+    return run_at, runs, upcoming
+
+
 def _step(cycle: str, previous: datetime, start: datetime) -> datetime:
     """``previous`` plus the cycle's period, by the calendar of the cycle's own zone: P1M
     from 1 January is 1 February, then 1 March (the library's fixed 31 days would drift)."""

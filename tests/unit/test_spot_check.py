@@ -1,6 +1,8 @@
 """The weekly spot check (R-3.1) on the engine alone: a sample, one inspection each, a
 rectification per failure — straight through and reloaded."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from engine import InstanceStatus, InvalidTaskData, WorkflowEngine
@@ -78,3 +80,12 @@ def test_started_every_monday_by_the_worker(make, clock):
     assert engine().fire_due_schedules() == []
     clock.advance(days=7)
     assert len(engine().fire_due_schedules()) == 1
+
+
+def test_after_weeks_away_the_worker_starts_this_week_s_check_once(make, clock):
+    engine = make(["SR-1"])
+    clock.set(datetime(2026, 2, 10, 12, 0, tzinfo=UTC))  # five Mondays missed
+    [started] = engine().fire_due_schedules()
+    assert engine().instance(started).business_key == "spot_check-20260209-0100"
+    assert engine().fire_due_schedules() == []
+    assert engine().next_timer_due() == datetime(2026, 2, 16, 1, 0, tzinfo=UTC)
