@@ -33,7 +33,7 @@ install: $(VENV)/.installed $(MO) $(VENDOR)/.installed
 ## run: install, create/upgrade the SQLite database, load demo data, start app + timer worker
 run: install
 	$(FLASK) db upgrade
-	$(FLASK) demo load
+	$(FLASK) demo load --history
 	HOST=$(HOST) PORT=$(PORT) FLASK="$(FLASK)" scripts/run.sh
 
 ## test: the whole suite (also on PostgreSQL when PROPFLOW_TEST_PG_URL is set, as CI does)

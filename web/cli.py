@@ -50,9 +50,10 @@ def bpmn_deploy(files: tuple[str, ...], name: str | None, changed_only: bool) ->
 
 
 @demo_cli.command("load")
-def demo_load() -> None:
+@click.option("--history", is_flag=True, help="Also replay six weeks of past operations (for the dashboard).")
+def demo_load(history: bool) -> None:
     """Deploy bpmn/ and create demo requests in several states (once)."""
-    for line in demo.load(workflow_engine(), Path(current_app.root_path) / "bpmn"):
+    for line in demo.load(workflow_engine(), Path(current_app.root_path) / "bpmn", history=history):
         click.echo(line)
 
 

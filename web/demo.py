@@ -63,7 +63,7 @@ _WORK_TASK = {"plumbing": "Task_WorkPlumbing", "electrical": "Task_WorkElectrica
               "other": "Task_WorkGeneral"}
 
 
-def load(engine: WorkflowEngine, bpmn_dir: Path) -> Iterator[str]:
+def load(engine: WorkflowEngine, bpmn_dir: Path, *, history: bool = False) -> Iterator[str]:
     files = {p.name: p.read_bytes() for p in sorted(bpmn_dir.iterdir())
              if p.suffix in (".bpmn", ".dmn")}
     deployment = engine.deploy(files, name="Propflow processes", source="demo",
@@ -85,6 +85,10 @@ def load(engine: WorkflowEngine, bpmn_dir: Path) -> Iterator[str]:
         final = engine.instance(instance.id)
         waiting = ", ".join(t.name for t in final.open_tasks) or final.status.value
         yield f"{key}: {waiting}"
+    if history:
+        from . import demo_history
+
+        yield from demo_history.replay(engine, engine.clock.now())
 
 
 def _users(engine: WorkflowEngine) -> Iterator[str]:

@@ -1,8 +1,12 @@
-"""The app as operators use it before the worklist exists: status pages and CLI verbs."""
+"""The app as operators use it: status pages and CLI verbs (schema, deploy, demo data, timers)."""
 
 from datetime import timedelta
 
+from sqlalchemy import func, select
+
 from tests.conftest import BPMN_DIR, FIXTURES
+from web.extensions import db
+from web.models import FeedbackItem, SatisfactionScore, ServiceCase
 
 
 def test_health_reports_the_database_and_deployed_processes(client, runner):
@@ -60,3 +64,16 @@ def test_timers_fire_due_advances_overdue_requests(runner, clock):
     assert "advanced 0 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
     clock.advance(timedelta(hours=2, minutes=1))  # SR-DEMO-001 is an emergency: 2 h
     assert "advanced 1 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
+
+
+def test_demo_history_replays_six_weeks_through_the_diagrams(app, runner):
+    result = runner.invoke(args=["demo", "load", "--history"])
+    assert result.exit_code == 0, result.output
+    assert "history: 48 requests and 10 feedback items over 6 weeks (0 steps overtaken" in result.output
+    with app.app_context():
+        cases = db.session.scalar(select(func.count()).select_from(ServiceCase))
+        dispatched = db.session.scalar(select(func.count()).where(ServiceCase.technician.is_not(None)))
+        scores = db.session.scalar(select(func.count()).select_from(SatisfactionScore))
+        feedback = db.session.scalar(select(func.count()).where(FeedbackItem.category.is_not(None)))
+    assert (cases, feedback) == (54, 10)  # six demo requests and 48 from the history
+    assert dispatched >= 48 and 30 <= scores <= 48
