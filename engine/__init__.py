@@ -24,7 +24,7 @@ from .errors import (
 from .facade import WorkflowEngine
 from .forms import FormDefinition, FormField, condition_holds
 from .models import AuditAction, InstanceStatus
-from .views import AuditEntry, InstanceView, ServiceCall, TaskFilter, TaskView
+from .views import AuditEntry, InstanceView, Notice, ServiceCall, TaskFilter, TaskView
 
 __all__ = [
     "AuditAction",
@@ -44,6 +44,7 @@ __all__ = [
     "InvalidTaskData",
     "ManualClock",
     "NotFound",
+    "Notice",
     "ProcessNotFound",
     "ScriptError",
     "ServiceCall",

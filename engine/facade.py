@@ -65,6 +65,7 @@ from .views import (
     DefinitionView,
     DeploymentView,
     InstanceView,
+    Notice,
     ServiceCall,
     TaskFilter,
     TaskView,
@@ -650,6 +651,19 @@ class WorkflowEngine:
             rows = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
                                    .order_by(AuditEvent.id)).all()
             return [_audit_entry(row) for row in rows]
+
+    def notices(self, to: str, *, since: datetime | None = None, limit: int = 20) -> list[Notice]:
+        """Reminders addressed to ``to`` (the diagrams' ``propflow.notify`` events), newest
+        first: what a person is shown, and what an SMS or e-mail worker would send."""
+        query = (select(AuditEvent, ProcessInstance.business_key, ProcessInstance.process_key)
+                 .join(ProcessInstance, ProcessInstance.id == AuditEvent.instance_id)
+                 .where(AuditEvent.action == AuditAction.NOTIFIED, AuditEvent.data["to"].as_string() == to))
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        with self._reading() as session:
+            rows = session.execute(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
+            return [Notice(row.at, to, row.instance_id, key, process, row.element_name)
+                    for row, key, process in rows]
 
     # --- internals ----------------------------------------------------------------------
 

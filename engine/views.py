@@ -136,3 +136,15 @@ class AuditEntry:
     element_id: str | None
     element_name: str | None
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A reminder a diagram addressed to someone (an event with ``propflow.notify``)."""
+
+    at: datetime
+    to: str
+    instance_id: str
+    business_key: str | None
+    process_key: str
+    element_name: str | None

@@ -118,7 +118,8 @@ def index():
     cases = [engine.instance(row.instance_id) for row in rows[:PAGE_SIZE]]
     return render_template("cases/index.html", page=page, has_next=len(rows) > PAGE_SIZE,
                            cases=[(c, service_requests.describe(c)) for c in cases],
-                           waiting=owner_tasks.waiting_for_me() if not current_user.is_staff else [])
+                           waiting=owner_tasks.waiting_for_me() if not current_user.is_staff else [],
+                           reminders=owner_tasks.reminders() if not current_user.is_staff else [])
 
 
 def _case_or_404(instance_id: str):

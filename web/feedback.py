@@ -87,7 +87,8 @@ def index():
         .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
     return render_template("feedback/index.html", items=rows[:PAGE_SIZE], page=page,
                            has_next=len(rows) > PAGE_SIZE, category=category,
-                           waiting=owner_tasks.waiting_for_me() if not current_user.is_staff else [])
+                           waiting=owner_tasks.waiting_for_me() if not current_user.is_staff else [],
+                           reminders=owner_tasks.reminders() if not current_user.is_staff else [])
 
 
 def _owner_form() -> tuple[FormDefinition, type]:

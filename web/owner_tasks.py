@@ -3,12 +3,14 @@ answer a questionnaire), answered on the page of the case it belongs to."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort, flash, redirect, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from engine import Conflict, InstanceView, InvalidTaskData, TaskFilter, TaskView
+from engine import Conflict, InstanceView, InvalidTaskData, Notice, TaskFilter, TaskView
 from forms import apply_engine_errors, build_form_class, form_data, initial_values
 
 from . import workflow_engine
@@ -30,6 +32,12 @@ def own_task(instance: InstanceView) -> TaskView | None:
 def waiting_for_me(limit: int = 50) -> list[TaskView]:
     """Every open task assigned to the signed-in owner, soonest due first."""
     return workflow_engine().user_tasks(TaskFilter(assignee=current_user.username), limit=limit)
+
+
+def reminders() -> list[Notice]:
+    """Reminders sent to the signed-in owner in the last week (to rate, to answer)."""
+    engine = workflow_engine()
+    return engine.notices(current_user.username, since=engine.clock.now() - timedelta(days=7))
 
 
 def answer(instance: InstanceView):

@@ -4,7 +4,7 @@ task page that renders the BPMN form."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -22,6 +22,7 @@ from .service_requests import TASK_PRIORITIES, URGENT_FIRST
 
 bp = Blueprint("worklist", __name__, url_prefix="/tasks")
 PAGE_SIZE = 25
+NOTICE_DAYS = timedelta(days=7)
 SCOPES = ("mine", "offered", "all")
 
 
@@ -81,7 +82,14 @@ def index():
         "worklist/index.html", tasks=[(t, SlaClock.of(t, now)) for t in tasks], scope=scope,
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), total=total,
         priority=priority, overdue=overdue, priorities=TASK_PRIORITIES, status=status,
-        processes=engine.definitions(latest_only=True), process=request.args.get("process", ""))
+        processes=engine.definitions(latest_only=True), process=request.args.get("process", ""),
+        reminders=recent_notices())
+
+
+def recent_notices():
+    """The reminders the diagrams sent the signed-in person in the last week."""
+    engine = workflow_engine()
+    return engine.notices(current_user.username, since=engine.clock.now() - NOTICE_DAYS)
 
 
 def _task_or_404(task_id: str) -> TaskView:

@@ -47,7 +47,7 @@ def test_an_owner_complaint_is_classified_answered_and_judged(app, demo, browser
     assert refused.status_code == 422 and 'data-field="content"' in text(refused)
     assert instances(app, "feedback") == []  # nothing half-started
     case = give_feedback(owner)
-    assert "Customer service is reading your feedback." in text(owner.get(case))
+    assert "客服正在阅读您的反馈。" in text(owner.get(case))  # owner_wang reads Chinese
     [item] = rows(app, FeedbackItem)
     assert (item.channel, item.owner_id, item.building, item.received_by) == ("online", "owner_wang", "3",
                                                                               "owner_wang")
@@ -85,7 +85,7 @@ def test_an_owner_complaint_is_classified_answered_and_judged(app, demo, browser
     complete(cs, "Task_Handle", {"handling_note": "更换导轨 Rail replaced",
                                  "reply": "已更换导轨 The rail has been replaced"})
     assert owner.post(case, {"reply_satisfied": "yes"}, page=case).status_code == 303
-    assert "Resolved: you were satisfied with the reply." in text(owner.get(case))
+    assert "已解决：您对回复表示满意。" in text(owner.get(case))
     [item] = rows(app, FeedbackItem)
     assert (item.category, item.urgency, item.owner_satisfied, item.replied_by) == (
         "complaint", "urgent", True, "cs_zhang")
@@ -131,7 +131,7 @@ def test_a_survey_campaign_asks_owners_and_summarises_their_answers(app, demo, b
         assert out_of_range.status_code == 422 and 'data-field="satisfaction"' in text(out_of_range)
         assert owner.post(survey, {"satisfaction": score, "response_speed": 4, "staff_attitude": 4,
                                    "work_quality": 4, "comments": "—"}, page=survey).status_code == 303
-        assert "Answered: overall" in text(owner.get(survey))
+        assert 'data-testid="survey-answered">' in text(owner.get(survey))
     scores = {s.owner_id: (s.kind, s.score) for s in rows(app, SatisfactionScore)}
     assert scores == {"owner_wang": ("survey", 2), "owner_li": ("survey", 5)}
     complete(browser("cs_zhang"), "Task_FollowUp", {"follow_up_note": "已回访 Called back"})

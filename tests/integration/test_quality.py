@@ -48,3 +48,21 @@ def test_a_week_without_served_requests_closes_at_once(demo, runner, browser, cl
     start_spot_check(runner)
     page = text(browser("sup_zhao").get("/tasks/?scope=offered"))
     assert page.count('data-element="Task_Inspect"') == 1  # only last fortnight's check
+
+
+def test_the_responsible_person_sees_the_reminder_and_managers_the_escalation(demo, runner, browser, clock):
+    start_spot_check(runner)
+    supervisor = browser("sup_zhao")
+    url = task_link(text(supervisor.get("/tasks/?scope=offered")), "Task_Inspect")
+    supervisor.post(url, {"item": "SR-DEMO-005", "check_result": "failed", "responsible": "tech_liu",
+                          "findings": "晾衣架仍松动 Still loose", "rectify_by": "2026-01-09"}, page=url)
+    technician = browser("tech_liu")
+    assert 'data-testid="notice"' not in text(technician.get("/tasks/?scope=mine"))
+    clock.set(clock.now().replace(day=8, hour=16, minute=0))  # 9 Jan 00:00 Shanghai is 8 Jan 16:00 UTC
+    start_spot_check(runner)
+    mine = text(technician.get("/tasks/?scope=mine"))
+    assert mine.count('data-testid="notice"') == 1 and "RC-SR-DEMO-005-" in mine
+    assert "Task_Escalate" not in text(browser("mgr_wu").get("/tasks/?scope=offered"))
+    clock.advance(timedelta(days=1))
+    start_spot_check(runner)
+    assert 'data-element="Task_Escalate"' in text(browser("mgr_wu").get("/tasks/?scope=offered"))

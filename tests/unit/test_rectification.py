@@ -68,6 +68,9 @@ def test_reminder_the_day_before_then_escalation_on_breach(case, clock):
     assert case.open() == ["Task_Rectify"]  # a reminder, not a new task
     reminders = [e for e in case.engine.history(case.id) if e.action == AuditAction.NOTIFIED]
     assert [(e.element_id, e.data["to"]) for e in reminders] == [("EndEvent_Reminded", "tech_chen")]
+    [notice] = case.engine.notices("tech_chen")
+    assert (notice.instance_id, notice.process_key, notice.at) == (case.id, "rectification", clock.now())
+    assert case.engine.notices("sup_zhao") == []
     clock.set(DEADLINE_AT + timedelta(seconds=1))
     assert case.engine.fire_due_timers() == 1
     assert case.open() == ["Task_Escalate", "Task_Rectify"]
