@@ -205,7 +205,7 @@ def _score_conditions(period: Period, filters: Filters) -> list:
 def _open_rectifications(session: Session, period: Period, now: datetime) -> list[OpenRectification]:
     """Rectifications open at the end of the period (or now, if that is sooner), oldest first."""
     until = min(now, period.end)
-    overdue = and_(Deadline.breached_at.is_not(None), Deadline.breached_at < until)
+    overdue = and_(Deadline.breached_at.is_not(None), Deadline.breached_at <= until)
     rows = session.execute(
         select(ProcessInstance.business_key, ProcessInstance.started_at, overdue)
         .outerjoin(Deadline, and_(Deadline.instance_id == ProcessInstance.id,

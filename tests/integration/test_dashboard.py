@@ -6,6 +6,7 @@ The period is Monday 2 March … Sunday 15 March 2026 in Shanghai (UTC+8): two w
 
 import csv
 import io
+import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -37,7 +38,7 @@ class Facts:
     def instance(self, key: str, started: datetime, ended: datetime | None = None, business_key=None) -> str:
         self.count += 1
         row = ProcessInstance(
-            id=f"00000000-0000-0000-0000-{self.count:012d}", definition_id=self.definition,
+            id=str(uuid.uuid4()), definition_id=self.definition,
             process_key=key, business_key=business_key or f"{key}-{self.count}",
             status=InstanceStatus.COMPLETED if ended else InstanceStatus.RUNNING, state="{}",
             serializer_version="test", started_at=started, updated_at=ended or started, ended_at=ended)
@@ -200,3 +201,12 @@ def test_who_sees_the_dashboard(facts, browser, user, status):
     person = browser(user)
     assert person.get("/dashboard/").status_code == status
     assert person.get("/dashboard/export.xlsx").status_code == status
+
+
+def test_a_rectification_breached_this_very_moment_is_overdue(facts, clock):
+    with facts.app_context():
+        Facts().rectification("2026-03-18T12:00", breached="2026-03-20T12:00")  # the clock's now
+        db.session.commit()
+        period = analytics.Period(date(2026, 3, 16), date(2026, 3, 22), SHANGHAI)
+        found = analytics.report(db.session, period, analytics.Filters(), clock.now())
+    assert [(r.age_days, r.overdue) for r in found.rectifications][-1] == (2, True)
