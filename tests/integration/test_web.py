@@ -345,3 +345,16 @@ def test_supervisor_starts_a_rectification_the_technician_does_it(demo, browser,
                                  "completed_at": "2026-01-06T10:00"}, page=url)
     assert done.status_code == 302
     assert "Task_Verify" in text(supervisor.get("/tasks/?scope=offered"))
+
+
+def test_dispatch_to_someone_who_is_not_a_technician_is_refused_on_the_form(app, demo, browser):
+    supervisor = browser("sup_zhao")
+    dispatch = task_link(text(supervisor.get("/tasks/?scope=offered")), "Task_Dispatch")
+    for who in ("nobody", "cs_zhang"):
+        refused = supervisor.post(dispatch, {"technician": who}, page=dispatch)
+        assert refused.status_code == 422 and 'data-field="technician"' in text(refused)
+    assert "Task_Dispatch" in text(supervisor.get("/tasks/?scope=offered"))  # nothing moved on
+    assert supervisor.post(dispatch, {"technician": "tech_liu"}, page=dispatch).status_code == 302
+    with app.app_context():
+        case = db.session.scalar(select(ServiceCase).where(ServiceCase.business_key == "SR-DEMO-003"))
+    assert (case.technician, case.priority) == ("tech_liu", "normal")
