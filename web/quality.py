@@ -207,6 +207,19 @@ def start_rectification_from_feedback(call: ServiceCall) -> dict:
                                 responsible_field="responsible", deadline=found["rectify_by"])
 
 
+def start_rectification_from_follow_up(call: ServiceCall) -> dict:
+    """A low-score follow-up (of a service request or a survey questionnaire) that found the
+    service at fault becomes a rectification for the person customer service named.
+
+    :raise InvalidTaskData: on ``responsible`` unless it names an active staff member.
+    """
+    found = call.variables
+    note = found.get("follow_up_result") or found.get("follow_up_note") or ""
+    problem = f"低分回访 Low score {found.get('satisfaction')}: {note}"[:PROBLEM_MAX]
+    return _start_rectification(call, problem=problem, source="satisfaction", reference=call.business_key,
+                                responsible_field="responsible", deadline=found["rectify_by"])
+
+
 # --- improvement meeting (R-4.4) ---------------------------------------------------------
 
 def prepare_agenda(call: ServiceCall) -> dict:
@@ -253,6 +266,7 @@ SERVICES = {
     "propflow.spot_check.rectify": start_rectification_from_check,
     "propflow.service_request.dispatched": record_dispatch,
     "propflow.satisfaction.record": record_score,
+    "propflow.satisfaction.rectify": start_rectification_from_follow_up,
     "propflow.survey.sample": pick_survey_owners,
     "propflow.survey.send": send_questionnaires,
     "propflow.survey.summarise": summarise_survey,

@@ -145,6 +145,35 @@ def test_a_survey_campaign_asks_owners_and_summarises_their_answers(app, demo, b
         assert re.search(rf'name="{name}"[^>]*value="{value}"|value="{value}"[^>]*name="{name}"', page), name
 
 
+def test_a_low_score_follow_up_can_start_a_rectification(app, demo, browser):
+    assert browser("qa_sun").post("/processes/satisfaction_survey/start", {},
+                                  page="/processes/satisfaction_survey/start").status_code == 303
+    owner = browser("owner_wang")
+    survey = re.search(r'href="(/feedback/survey/[^"]+)"', text(owner.get("/requests/"))).group(1)
+    assert owner.post(survey, {"satisfaction": 2, "response_speed": 2, "staff_attitude": 3,
+                               "work_quality": 2}, page=survey).status_code == 303
+    cs = browser("cs_zhang")
+    url = task_link(text(cs.get("/tasks/?scope=offered")), "Task_FollowUp")
+    found = {"follow_up_note": "维修不及时 Repairs come late", "needs_rectification": "y"}
+    unnamed = cs.post(url, found, page=url)
+    assert unnamed.status_code == 422
+    assert 'data-field="responsible"' in text(unnamed) and 'data-field="rectify_by"' in text(unnamed)
+    found["rectify_by"] = "2026-01-16"
+    stranger = cs.post(url, {**found, "responsible": "nobody"}, page=url)
+    assert stranger.status_code == 422 and 'data-field="responsible"' in text(stranger)
+    assert instances(app, "rectification") == []
+    done = cs.post(url, {**found, "responsible": "sup_zhao"}, page=url)
+    assert done.status_code == 302, text(done)[:3000]
+    [questionnaire] = [q for q in instances(app, "survey_questionnaire") if q.end_event_id]
+    assert questionnaire.end_event_id == "EndEvent_FollowedUp"
+    [rectification] = instances(app, "rectification")
+    with app.app_context():
+        started = workflow_engine().instance(rectification.id).variables
+    assert {name: started[name] for name in ("problem", "source", "source_reference", "responsible")} == {
+        "problem": "低分回访 Low score 2: 维修不及时 Repairs come late", "source": "satisfaction",
+        "source_reference": questionnaire.business_key, "responsible": "sup_zhao"}
+
+
 def test_the_meeting_agenda_comes_from_the_analysis_and_measures_become_rectifications(app, demo, browser):
     manager = browser("mgr_wu")
     assert manager.post("/processes/improvement_meeting/start", {},

@@ -1,7 +1,8 @@
 """Every scenario of the service-request flow, run two ways: straight through (the
 engine keeps the workflow in memory between steps) and reloaded (a fresh engine that
 deserializes from the database before every step), on each database. The application's
-record functions (dispatch, score) are fakes that remember what they were given."""
+record functions (dispatch, score) and the rectification a follow-up starts are fakes that
+remember what they were given."""
 
 from __future__ import annotations
 
@@ -25,17 +26,30 @@ WORK = {"Task_WorkFacility": {"sop_safety_zone": True, "sop_inspect_parts": True
 RECORD = {"work_content": "更换读卡器 Replaced the reader", "work_started_at": "2026-01-05T14:00",
           "work_finished_at": "2026-01-05T14:40", "materials": "读卡器 x1"}
 DISPATCHED, SCORED = "propflow.service_request.dispatched", "propflow.satisfaction.record"
+RECTIFY = "propflow.satisfaction.rectify"
+FILES = (*SERVICE_REQUEST_FILES, "rectification.bpmn")  # a low-score follow-up may start one
+RECTIFICATION = {"responsible": "tech_chen", "rectify_by": "2026-01-09"}
 
 
 def recording_services(calls: list[ServiceCall]) -> dict:
-    """Fakes for the application's record functions: each remembers its call and sets nothing.
-    Every engine that runs a request past dispatch or rating needs both: a topic without a
-    function waits for an external worker that never comes."""
+    """Fakes for the application's functions: the record functions remember their call and set
+    nothing; the rectify function also starts the rectification, as the application does. Every
+    engine that runs a request past dispatch or rating needs them: a topic without a function
+    waits for an external worker that never comes."""
 
     def record(call: ServiceCall) -> None:
         calls.append(call)
 
-    return {DISPATCHED: record, SCORED: record}
+    def rectify(call: ServiceCall) -> dict:
+        calls.append(call)
+        found = call.variables
+        return {"last_rectification": call.start("rectification", {
+            "problem": f"低分回访 Low score {found['satisfaction']}: {found['follow_up_result']}",
+            "source": "satisfaction", "source_reference": call.business_key,
+            "responsible": found["responsible"], "deadline": found["rectify_by"]},
+            business_key=f"RC-{call.business_key}")}
+
+    return {DISPATCHED: record, SCORED: record, RECTIFY: rectify}
 
 
 class Case:
@@ -46,7 +60,7 @@ class Case:
         self.calls: list[ServiceCall] = []
         self.services = recording_services(self.calls) if record else {}
         self._engine = WorkflowEngine(sa_engine, clock, services=self.services)
-        self._engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="service request")
+        self._engine.deploy(read_files(*FILES), name="service request")
         self.id: str | None = None
 
     @property
@@ -446,12 +460,52 @@ def test_scores_below_four_are_followed_up_by_customer_service(case, score, foll
     if followed_up:
         follow_up = case.task("Task_FollowUp")
         assert follow_up.candidate_groups == ("customer_service",)
-        case.do("Task_FollowUp", {"follow_up_result": "已致电 Called", "needs_rectification": True},
-                "cs_li")
+        case.do("Task_FollowUp", {"follow_up_result": "已致电 Called", "needs_rectification": False,
+                                  "follow_up_action": "已道歉 Apologised"}, "cs_li")
     instance = case.instance
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.end_event_id == ("EndEvent_FollowedUp" if followed_up else "EndEvent_Closed")
     assert [c.variables["satisfaction"] for c in case.calls if c.topic == SCORED] == [score]
+    assert RECTIFY not in case.recorded()  # not ticked: no rectification
+    assert case.engine.find_instances(process_key="rectification") == []
+
+
+def follow_up_a_low_score(case, score: int = 2):
+    case.submit()
+    case.intake()
+    case.execute(accept=False)
+    case.do("Task_Acceptance", {"acceptance": "accepted"}, "owner_wang")
+    case.rate(score)
+    assert case.open() == ["Task_FollowUp"]
+
+
+def test_a_ticked_rectification_needs_a_responsible_person_and_a_date(case):
+    follow_up_a_low_score(case)
+    with pytest.raises(InvalidTaskData) as caught:
+        case.do("Task_FollowUp", {"follow_up_result": "维修工态度差 The technician was rude",
+                                  "needs_rectification": True}, "cs_li")
+    assert set(caught.value.errors) == {"responsible", "rectify_by"}
+    assert case.open() == ["Task_FollowUp"]
+    assert case.engine.find_instances(process_key="rectification") == []
+
+
+def test_a_follow_up_that_needs_a_rectification_starts_one(case):
+    follow_up_a_low_score(case, score=2)
+    case.do("Task_FollowUp", {"follow_up_result": "维修工态度差 The technician was rude",
+                              "needs_rectification": True, **RECTIFICATION}, "cs_li")
+    instance = case.instance
+    assert (instance.status, instance.end_event_id) == (InstanceStatus.COMPLETED, "EndEvent_FollowedUp")
+    assert case.recorded() == [DISPATCHED, SCORED, RECTIFY]
+    assert (case.calls[-1].element_id, case.calls[-1].actor) == ("Task_StartRectification", "cs_li")
+    [rectification_id] = case.engine.find_instances(process_key="rectification")
+    rectification = case.engine.instance(rectification_id)
+    names = ("problem", "source", "source_reference", "responsible", "deadline")
+    assert {name: rectification.variables[name] for name in names} == {
+        "problem": "低分回访 Low score 2: 维修工态度差 The technician was rude", "source": "satisfaction",
+        "source_reference": "SR-0001", "responsible": "tech_chen", "deadline": "2026-01-09"}
+    assert rectification.business_key == "RC-SR-0001"
+    assert [(t.element_id, t.assignee) for t in rectification.open_tasks] == [("Task_Rectify", "tech_chen")]
+    assert instance.variables["last_rectification"] == rectification_id
 
 
 def test_start_form_is_enforced(case, sa_engine):

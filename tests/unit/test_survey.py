@@ -1,7 +1,7 @@
 """The monthly satisfaction survey (R-3.2, S-3) on the engine alone: a campaign samples owners,
 sends each a questionnaire, collects for two weeks and has the results reviewed; a
-questionnaire is answered, followed up, reminded or closed unanswered — straight through and
-reloaded."""
+questionnaire is answered, followed up (starting a rectification when one is needed), reminded
+or closed unanswered — straight through and reloaded."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from engine import AuditAction, InstanceStatus, InvalidTaskData, WorkflowEngine
 from tests.conftest import read_files
 
-FILES = read_files("satisfaction_survey.bpmn", "survey_questionnaire.bpmn")
+FILES = read_files("satisfaction_survey.bpmn", "survey_questionnaire.bpmn", "rectification.bpmn")
 PERIOD = {"period_start": "2025-12-01", "period_end": "2025-12-31"}
 SUMMARY = {"responses": 2, "response_rate": 100, "average_score": 3.5, "satisfaction_rate": 50,
            "low_scores": 1, "meets_target": False}
@@ -20,6 +20,7 @@ PLEASED = {"satisfaction": 5, "response_speed": 4, "staff_attitude": 5, "work_qu
 UNHAPPY = {"satisfaction": 2, "response_speed": 2, "staff_attitude": 3, "work_quality": 2,
            "comments": "报修三天才来人 Three days before anyone came"}
 SENT_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the ManualClock's start
+NOTE = "已道歉并说明新的报修流程 Apologised, explained the new repair line"
 
 
 class Survey:
@@ -55,8 +56,18 @@ class Survey:
             self.calls.append(("record", found["owner_id"], found["campaign"], found["satisfaction"]))
             return {}
 
+        def rectify(call):
+            found = call.variables
+            self.calls.append(("rectify", call.business_key, call.actor))
+            return {"last_rectification": call.start("rectification", {
+                "problem": f"低分回访 Low score {found['satisfaction']}: {found['follow_up_note']}",
+                "source": "satisfaction", "source_reference": call.business_key,
+                "responsible": found["responsible"], "deadline": found["rectify_by"]},
+                business_key=f"RC-{call.business_key}")}
+
         return {"propflow.survey.sample": sample, "propflow.survey.send": send,
-                "propflow.survey.summarise": summarise, "propflow.satisfaction.record": record}
+                "propflow.survey.summarise": summarise, "propflow.satisfaction.record": record,
+                "propflow.satisfaction.rectify": rectify}
 
     @property
     def engine(self) -> WorkflowEngine:
@@ -143,11 +154,35 @@ def test_a_low_score_is_recorded_and_followed_up_by_customer_service(make):
     with pytest.raises(InvalidTaskData) as caught:
         survey.do(questionnaire, "Task_FollowUp", {"satisfaction": 4}, "cs_zhou")
     assert set(caught.value.errors) == {"satisfaction", "follow_up_note"}
-    done = survey.do(questionnaire, "Task_FollowUp", {
-        "follow_up_note": "已道歉并说明新的报修流程 Apologised, explained the new repair line",
-        "problem_found": True}, "cs_zhou")
+    done = survey.do(questionnaire, "Task_FollowUp", {"follow_up_note": NOTE}, "cs_zhou")
     assert (done.status, done.end_event_id) == (InstanceStatus.COMPLETED, "EndEvent_FollowedUp")
-    assert done.variables["problem_found"] is True
+    assert done.variables["needs_rectification"] is False
+    assert survey.calls == [("record", "owner_li", "SV-1", 2)]  # not ticked: no rectification
+    assert survey.engine.find_instances(process_key="rectification") == []
+
+
+def test_a_follow_up_that_finds_a_service_problem_starts_a_rectification(make):
+    survey = make()
+    questionnaire = survey.ask()
+    survey.do(questionnaire, "Task_Answer", UNHAPPY, "owner_li")
+    with pytest.raises(InvalidTaskData) as caught:
+        survey.do(questionnaire, "Task_FollowUp", {"follow_up_note": NOTE, "needs_rectification": True},
+                  "cs_zhou")
+    assert set(caught.value.errors) == {"responsible", "rectify_by"}
+    assert survey.engine.find_instances(process_key="rectification") == []
+    done = survey.do(questionnaire, "Task_FollowUp", {
+        "follow_up_note": NOTE, "needs_rectification": True, "responsible": "sup_zhao",
+        "rectify_by": "2026-01-12"}, "cs_zhou")
+    assert (done.status, done.end_event_id) == (InstanceStatus.COMPLETED, "EndEvent_FollowedUp")
+    assert survey.calls[-1] == ("rectify", "SV-1-owner_li", "cs_zhou")
+    [rectification_id] = survey.engine.find_instances(process_key="rectification")
+    rectification = survey.engine.instance(rectification_id)
+    names = ("problem", "source", "source_reference", "responsible", "deadline")
+    assert {name: rectification.variables[name] for name in names} == {
+        "problem": f"低分回访 Low score 2: {NOTE}", "source": "satisfaction",
+        "source_reference": "SV-1-owner_li", "responsible": "sup_zhao", "deadline": "2026-01-12"}
+    assert [(t.element_id, t.assignee) for t in rectification.open_tasks] == [("Task_Rectify", "sup_zhao")]
+    assert done.variables["last_rectification"] == rectification_id
 
 
 def test_reminded_after_five_days_and_closed_unanswered_after_ten(make, clock):
@@ -187,8 +222,12 @@ def test_every_score_is_required(make):
 
 def test_reviewers_and_managers_may_start_a_campaign_by_hand_but_not_a_questionnaire(make):
     engine = make().engine
-    assert [view.key for view, _ in engine.startable(["quality_reviewer"])] == ["satisfaction_survey"]
-    assert [view.key for view, _ in engine.startable(["manager"])] == ["satisfaction_survey"]
+
+    def startable(groups):  # the rectification deployed alongside has starter groups of its own
+        return [view.key for view, _ in engine.startable(groups) if view.key != "rectification"]
+
+    assert startable(["quality_reviewer"]) == ["satisfaction_survey"]
+    assert startable(["manager"]) == ["satisfaction_survey"]
     assert engine.startable(["owner", "customer_service"]) == []
 
 
