@@ -13,6 +13,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from .runtime import advance
 from .scripting import build_script_engine
 from .serialization import SERIALIZER, LoadedSpecs
 
@@ -43,12 +44,15 @@ def in_memory_completion_times(
     return samples
 
 
+
 def _advance(workflow: BpmnWorkflow) -> None:
     """Engine steps, completing external service tasks as a no-op worker would (the
     application's record steps), until only user tasks and timers wait."""
-    workflow.do_engine_steps()
-    while waiting := [t for t in workflow.get_tasks(state=TaskState.READY, manual=False)
-                      if getattr(t.task_spec, "bpmn_id", None)]:
-        for task in waiting:
-            task.run()
-        workflow.do_engine_steps()
+    advance(workflow, _complete_service_task)
+
+
+def _complete_service_task(task) -> bool:
+    if "ServiceTask" not in type(task.task_spec).__name__:
+        return False
+    task.complete()
+    return True

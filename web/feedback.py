@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import FormDefinition, InstanceNotFound, InstanceStatus, InstanceView, InvalidTaskData
+from engine import FormDefinition, InstanceNotFound, InstanceView, InvalidTaskData
 from forms import apply_engine_errors, build_form_class, form_data
 
 from . import authz, owner_tasks, workflow_engine
@@ -53,19 +53,11 @@ class FeedbackStatus:
 
 def describe(instance: InstanceView) -> FeedbackStatus:
     """Where the feedback stands, in the owner's words."""
-    work = ([t for t in instance.open_tasks if t.element_id != "Task_ReplyOverdue"]
-            or list(instance.open_tasks))
-    if instance.status == InstanceStatus.CANCELLED:
-        text = _l("Cancelled.")
-    elif instance.status == InstanceStatus.COMPLETED:
-        text = _ENDED.get(instance.end_event_id or "", _l("Closed."))
-    elif work:
-        text = _WAITING_FOR.get(work[0].element_id, work[0].name)
-    else:
-        text = _l("In progress.")
+    text, _work = owner_tasks.plain_status(instance, _WAITING_FOR, _ENDED, _l("Closed."),
+                                           side_tasks={"Task_ReplyOverdue"})
     variables = instance.variables
-    return FeedbackStatus(str(text), variables.get("reply_due"),
-                          variables.get("final_reply") or variables.get("reply"))
+    reply = variables.get("final_reply") or variables.get("reply")
+    return FeedbackStatus(text, variables.get("reply_due"), reply)
 
 
 @bp.get("/")
@@ -139,20 +131,21 @@ def _history(instance: InstanceView) -> list:
 @login_required
 def detail(instance_id: str):
     """The feedback, its reply, and the owner's verdict on the reply when it is asked for."""
-    instance = _visible_or_404(instance_id, PROCESS)
-    own, form, done, status = owner_tasks.answer(instance)
-    if done is not None:
-        return done
-    return render_template("feedback/detail.html", item=instance, status=describe(instance), own_task=own,
-                           form=form, history=_history(instance)), status
+    return _owner_page(instance_id, PROCESS, "feedback/detail.html", lambda instance: {
+        "item": instance, "status": describe(instance), "history": _history(instance)})
 
 
 @bp.route("/survey/<instance_id>", methods=["GET", "POST"])
 @login_required
 def survey(instance_id: str):
     """A satisfaction questionnaire (R-3.2): the owner answers it here."""
-    instance = _visible_or_404(instance_id, SURVEY)
+    return _owner_page(instance_id, SURVEY, "feedback/survey.html", lambda instance: {"survey": instance})
+
+
+def _owner_page(instance_id: str, process_key: str, template: str, context):
+    """A case page with the owner's open step as a form (422 with errors, redirect when done)."""
+    instance = _visible_or_404(instance_id, process_key)
     own, form, done, status = owner_tasks.answer(instance)
     if done is not None:
         return done
-    return render_template("feedback/survey.html", survey=instance, own_task=own, form=form), status
+    return render_template(template, own_task=own, form=form, **context(instance)), status

@@ -3,6 +3,7 @@ answer a questionnaire), answered on the page of the case it belongs to."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 
 from flask import abort, flash, redirect, request
@@ -10,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from engine import Conflict, InstanceView, InvalidTaskData, Notice, TaskFilter, TaskView
+from engine import Conflict, InstanceStatus, InstanceView, InvalidTaskData, Notice, TaskFilter, TaskView
 from forms import apply_engine_errors, build_form_class, form_data, initial_values
 
 from . import workflow_engine
@@ -20,6 +21,22 @@ PAGES = {"service_request": "cases.detail", "feedback": "feedback.detail",
          "survey_questionnaire": "feedback.survey"}
 KINDS = {"service_request": _l("Request"), "feedback": _l("Feedback"),
          "survey_questionnaire": _l("Satisfaction survey")}
+
+
+def plain_status(instance: InstanceView, waiting_for: Mapping[str, str], ended: Mapping[str, str],
+                 closed: str, side_tasks: Collection[str] = ()) -> tuple[str, list[TaskView]]:
+    """What a case's owner reads: the sentence for its state, and the open tasks that are
+    the case's work (not escalations and other ``side_tasks``)."""
+    work = [t for t in instance.open_tasks if t.element_id not in side_tasks]
+    if instance.status == InstanceStatus.CANCELLED:
+        text = _l("Cancelled.")
+    elif instance.status == InstanceStatus.COMPLETED:
+        text = ended.get(instance.end_event_id or "", closed)
+    elif work:
+        text = waiting_for.get(work[0].element_id, work[0].name)
+    else:
+        text = _l("In progress.")
+    return str(text), work
 
 
 def own_task(instance: InstanceView) -> TaskView | None:

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from engine import InstanceStatus, InstanceView, WorkflowEngine
 
-from . import uploads
+from . import owner_tasks, uploads
 from .models import ServiceCase
 
 PROCESS = "service_request"
@@ -69,21 +69,14 @@ def new_business_key(now: datetime) -> str:
 
 def describe(instance: InstanceView) -> CaseStatus:
     """The case as the owner should read it: what happens next and who does it."""
-    work = [t for t in instance.open_tasks if t.element_id not in _ESCALATIONS]
+    text, work = owner_tasks.plain_status(instance, _WAITING_FOR, _ENDED, _l("Completed."),
+                                          side_tasks=_ESCALATIONS)
     response, handling = instance.deadline("response"), instance.deadline("handling")
-    if instance.status == InstanceStatus.CANCELLED:
-        text = _l("Cancelled.")
-    elif instance.status == InstanceStatus.COMPLETED:
-        text = _ENDED.get(instance.end_event_id or "", _l("Completed."))
-    elif work:
-        text = _WAITING_FOR.get(work[0].element_id, work[0].name)
-    else:
-        text = _l("In progress.")
     handler = work[0].assignee if work else None
     if handler is not None and handler == instance.variables.get("owner_id"):
         handler = None  # the owner's own step: nobody else is handling it
     return CaseStatus(
-        text=str(text), handler=handler,
+        text=text, handler=handler,
         response_due=response.due_at if response else None,
         handling_due=handling.due_at if handling else None,
         finished=instance.status != InstanceStatus.RUNNING)
