@@ -10,6 +10,7 @@ import pytest
 
 from engine import AuditAction, InstanceStatus, InvalidTaskData, WorkflowEngine
 from tests.conftest import read_files
+from tests.drivers import CaseDriver
 
 FILES = read_files("feedback.bpmn", "rectification.bpmn")
 RECORD = "propflow.feedback.record"
@@ -25,7 +26,7 @@ def hours(n: float) -> timedelta:
     return timedelta(hours=n)
 
 
-class Feedback:
+class Feedback(CaseDriver):
     """Drives one feedback through the engine as customer service, the owner and the
     supervisor would; the application's service tasks are fakes that remember their calls."""
 
@@ -59,23 +60,10 @@ class Feedback:
     def receive(self, user: str = "owner_wang", **changes) -> None:
         self.id = self.engine.start("feedback", {**ONLINE, **changes}, business_key="FB-1", user=user).id
 
-    @property
-    def instance(self):
-        return self.engine.instance(self.id)
-
-    def open(self) -> list[str]:
-        return sorted(t.element_id for t in self.instance.open_tasks)
-
-    def task(self, element_id: str):
-        matches = [t for t in self.instance.open_tasks if t.element_id == element_id]
-        assert matches, f"{element_id} is not open; open: {self.open()}"
-        return matches[0]
 
     def data(self, element_id: str) -> dict:
         return self.engine.task(self.task(element_id).id).data
 
-    def do(self, element_id: str, data: dict, user: str = "someone"):
-        return self.engine.complete_user_task(self.task(element_id).id, data, user=user)
 
     def classify(self, **answers) -> None:
         self.do("Task_Classify", answers or URGENT_COMPLAINT, "cs_li")

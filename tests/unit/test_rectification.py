@@ -9,6 +9,7 @@ import pytest
 
 from engine import AuditAction, InstanceStatus, InvalidTaskData, WorkflowEngine
 from tests.conftest import read_files
+from tests.drivers import CaseDriver
 
 START = {"problem": "楼道照明维修后仍有两盏不亮 Two stairwell lights still out after repair",
          "source": "spot_check", "source_reference": "SR-DEMO-005", "responsible": "tech_chen",
@@ -19,7 +20,7 @@ DONE = {"plan": "更换镇流器 Replace the ballasts", "evidence": "已更换�
 DEADLINE_AT = datetime(2026, 1, 8, 15, 59, 59, tzinfo=UTC)
 
 
-class Rectification:
+class Rectification(CaseDriver):
     def __init__(self, sa_engine, clock, mode):
         self.sa_engine, self.clock, self.mode = sa_engine, clock, mode
         self._engine = WorkflowEngine(sa_engine, clock)
@@ -30,17 +31,6 @@ class Rectification:
     def engine(self):
         return self._engine if self.mode == "straight" else WorkflowEngine(
             self.sa_engine, self.clock, instance_cache_size=0)
-
-    @property
-    def instance(self):
-        return self.engine.instance(self.id)
-
-    def open(self):
-        return sorted(t.element_id for t in self.instance.open_tasks)
-
-    def do(self, element_id, data, user):
-        task = next(t for t in self.instance.open_tasks if t.element_id == element_id)
-        return self.engine.complete_user_task(task.id, data, user=user)
 
 
 @pytest.fixture(params=["straight", "reload"])

@@ -13,6 +13,7 @@ import pytest
 from engine import InstanceStatus, InvalidTaskData, ServiceCall, WorkflowEngine
 from engine.models import AuditAction
 from tests.conftest import SERVICE_REQUEST_FILES, read_files
+from tests.drivers import CaseDriver
 
 REQUEST = {
     "channel": "online", "owner_id": "owner_wang", "owner_name": "王先生",
@@ -52,7 +53,7 @@ def recording_services(calls: list[ServiceCall]) -> dict:
     return {DISPATCHED: record, SCORED: record, RECTIFY: rectify}
 
 
-class Case:
+class Case(CaseDriver):
     """Drives one request through the engine as the people in each lane would."""
 
     def __init__(self, sa_engine, clock, mode: str, *, record: bool = True):
@@ -74,23 +75,6 @@ class Case:
                                     business_key="SR-0001", user="owner_wang")
         self.id = started.id
 
-    @property
-    def instance(self):
-        return self.engine.instance(self.id)
-
-    def open(self) -> list[str]:
-        return sorted(t.element_id for t in self.instance.open_tasks)
-
-    def task(self, element_id: str):
-        matches = [t for t in self.instance.open_tasks if t.element_id == element_id]
-        assert matches, f"{element_id} is not open; open: {self.open()}"
-        return matches[0]
-
-    def do(self, element_id: str, data: dict | None = None, user: str = "someone"):
-        return self.engine.complete_user_task(self.task(element_id).id, data or {}, user=user)
-
-    def fire(self) -> int:
-        return self.engine.fire_due_timers()
 
     def intake(self, priority: str | None = None, after: timedelta = timedelta(minutes=20)):
         self.do("Task_Register", {"registration_note": "已电话核实 Verified by phone"}, "cs_li")
