@@ -69,6 +69,7 @@ def timers_fire_due() -> None:
 def timers_run(max_interval: float) -> None:
     """Run the timer worker until interrupted (SIGINT or SIGTERM)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)  # the library logs every task state change
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
