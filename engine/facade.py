@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -643,6 +643,10 @@ class WorkflowEngine:
                 task = runtime.find_task(workflow, task_id)
                 data = copy.deepcopy(dict(task.data)) if task is not None else {}
             return self._task_view(session, row, instance, definition, data)
+
+    def read_session(self) -> AbstractContextManager[Session]:
+        """A read-only session on this engine's clock, for read-only queries (:mod:`engine.listings`)."""
+        return self._reading()
 
     def history(self, instance_id: str) -> list[AuditEntry]:
         with self._reading() as session:

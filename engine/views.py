@@ -148,3 +148,105 @@ class Notice:
     business_key: str | None
     process_key: str
     element_name: str | None
+
+# --- listings for engine.listings (the Camunda REST API's filters and history) -------------
+
+@dataclass(frozen=True)
+class DeploymentFilter:
+    """Which deployments to list. Criteria combine with AND; ``name_like`` is a SQL LIKE
+    pattern (``%`` and ``_``); ``after`` and ``before`` are exclusive."""
+
+    id: str | None = None
+    name: str | None = None
+    name_like: str | None = None
+    source: str | None = None
+    without_source: bool = False
+    after: datetime | None = None
+    before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """The instances someone may see, as a query: those started with the variable
+    ``start_variable`` (name, value) — an owner's own cases — or having an open user task
+    that matches one of ``tasks``."""
+
+    start_variable: tuple[str, str] | None = None
+    tasks: tuple[TaskFilter, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    """Which process instances to list. Criteria combine with AND; ``visible`` of None
+    means every instance."""
+
+    ids: tuple[str, ...] | None = None
+    definition_id: str | None = None
+    process_keys: tuple[str, ...] | None = None
+    business_key: str | None = None
+    business_key_like: str | None = None
+    statuses: tuple[InstanceStatus, ...] | None = None
+    started_by: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    ended_after: datetime | None = None
+    ended_before: datetime | None = None
+    visible: Visibility | None = None
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """One process instance as a history listing shows it, without loading its state."""
+
+    id: str
+    definition_id: str
+    process_key: str
+    process_name: str
+    process_version: int
+    business_key: str | None
+    status: InstanceStatus
+    started_at: datetime
+    started_by: str | None
+    ended_at: datetime | None
+    end_event_id: str | None
+    start_element_id: str | None
+    cancel_reason: str | None
+
+
+@dataclass(frozen=True)
+class TaskSearch:
+    """Open user tasks to list: ``where`` must match, and when ``any_of`` is given at
+    least one of its filters too (whose tasks someone may see); the other criteria
+    combine with AND (``*_like`` are SQL LIKE patterns)."""
+
+    where: TaskFilter = field(default_factory=TaskFilter)
+    any_of: tuple[TaskFilter, ...] | None = None
+    business_key: str | None = None
+    business_key_like: str | None = None
+    definition_id: str | None = None
+    element_id: str | None = None
+    name: str | None = None
+    name_like: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    due_after: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    """One pass through a flow node, read off the audit trail: a user task from its
+    creation to its completion, any other audited element at the moment it finished."""
+
+    id: str
+    instance_id: str
+    definition_id: str
+    process_key: str
+    element_id: str
+    element_name: str | None
+    kind: str  # the element's BPMN tag: userTask, serviceTask, startEvent …
+    started_at: datetime
+    ended_at: datetime | None
+    task_id: str | None = None
+    assignee: str | None = None
+    timer: bool = False  # a timer event that fired
+    canceled: bool = False  # a user task that ended without being completed

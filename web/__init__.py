@@ -58,6 +58,7 @@ def init_app(app: Flask) -> None:
         home,
         i18n,
         processes,
+        rest,
         status,
         templating,
         worklist,
@@ -72,6 +73,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,
                       dashboard.bp, feedback.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(rest.bp)  # the Camunda 7 REST API under /engine-rest
     templating.register(app)
     errors.register_error_handlers(app)
     cli.register(app)
