@@ -26,6 +26,9 @@ $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/chart.umd.min.js
+	mkdir -p $(VENDOR)/bpmn-js
+	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js \
+	   node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css $(VENDOR)/bpmn-js/
 	touch $@
 
 install: $(VENV)/.installed $(MO) $(VENDOR)/.installed

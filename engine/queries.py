@@ -1,0 +1,98 @@
+"""Read-only questions over the engine's own tables, for reviews and reports: how many
+cases wait at or have passed each element of a version, what an instance's timers are,
+which elements a version was deployed with.
+
+Plain functions over the caller's session: nothing here loads a workflow or writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
+
+from .catalogue import ElementInfo
+from .models import (
+    AuditAction,
+    AuditEvent,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    Timer,
+    UserTask,
+)
+
+# Audit actions that mean "a case went through this element". A service task done by a
+# registered function is audited twice (its result, then the finished step), so passes
+# are counted by library task id; a start or a breach carries none and counts per row.
+PASSED = (AuditAction.STARTED, AuditAction.TASK_COMPLETED, AuditAction.ACTIVITY_COMPLETED,
+          AuditAction.TIMER_FIRED, AuditAction.DEADLINE_BREACHED)
+
+
+@dataclass(frozen=True)
+class ElementCounts:
+    open_tasks: int = 0  # user tasks waiting there now
+    waiting_timers: int = 0  # timers armed there now
+    passed: int = 0  # times a case completed it (a loop counts each pass)
+    breached: int = 0  # deadline breaches recorded on it (boundary timers)
+
+
+@dataclass(frozen=True)
+class ArmedTimer:
+    task_id: str
+    element_id: str
+    due_at: datetime
+
+
+def element_counts(session: Session, definition_id: str) -> dict[str, ElementCounts]:
+    """Per element of one deployed version, over every instance of that version."""
+    found: dict[str, dict[str, int]] = {}
+
+    def add(rows, name: str) -> None:
+        for element_id, n in rows:
+            if element_id:
+                found.setdefault(element_id, {})[name] = n
+
+    add(session.execute(select(UserTask.element_id, func.count()).where(
+        UserTask.definition_id == definition_id).group_by(UserTask.element_id)), "open_tasks")
+    add(session.execute(select(Timer.element_id, func.count())
+                        .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
+                        .where(ProcessInstance.definition_id == definition_id)
+                        .group_by(Timer.element_id)), "waiting_timers")
+    of_version = (select(AuditEvent.element_id)
+                  .join(ProcessInstance, ProcessInstance.id == AuditEvent.instance_id)
+                  .where(ProcessInstance.definition_id == definition_id))
+    one_pass = func.coalesce(AuditEvent.task_id, cast(AuditEvent.id, String))
+    add(session.execute(of_version.add_columns(func.count(func.distinct(one_pass)))
+                        .where(AuditEvent.action.in_(PASSED)).group_by(AuditEvent.element_id)), "passed")
+    add(session.execute(of_version.add_columns(func.count())
+                        .where(AuditEvent.action == AuditAction.DEADLINE_BREACHED)
+                        .group_by(AuditEvent.element_id)), "breached")
+    return {element_id: ElementCounts(**counts) for element_id, counts in found.items()}
+
+
+def instance_counts(session: Session) -> dict[str, dict[InstanceStatus, int]]:
+    """Instances per deployed version and status."""
+    counts: dict[str, dict[InstanceStatus, int]] = {}
+    for definition_id, status, n in session.execute(
+            select(ProcessInstance.definition_id, ProcessInstance.status, func.count())
+            .group_by(ProcessInstance.definition_id, ProcessInstance.status)):
+        counts.setdefault(definition_id, {})[status] = n
+    return counts
+
+
+def armed_timers(session: Session, instance_id: str) -> list[ArmedTimer]:
+    """The timers an instance waits on now, soonest first."""
+    rows = session.scalars(select(Timer).where(Timer.instance_id == instance_id)
+                           .order_by(Timer.due_at, Timer.element_id))
+    return [ArmedTimer(row.task_id, row.element_id, row.due_at) for row in rows]
+
+
+def definition_elements(session: Session, definition_id: str) -> dict[str, ElementInfo]:
+    """The elements (names, kinds, documentation, forms, properties) a version was deployed
+    with; empty for an unknown id."""
+    catalogue = session.scalar(select(ProcessDefinition.catalogue)
+                               .where(ProcessDefinition.id == definition_id))
+    return {k: ElementInfo.from_dict(v) for k, v in (catalogue or {}).items()}
