@@ -24,11 +24,22 @@ from .errors import (
 from .facade import WorkflowEngine
 from .forms import FormDefinition, FormField, condition_holds
 from .models import AuditAction, InstanceStatus
-from .views import AuditEntry, InstanceView, Notice, ServiceCall, TaskFilter, TaskView
+from .views import (
+    AuditEntry,
+    ChainBreak,
+    ChainReport,
+    InstanceView,
+    Notice,
+    ServiceCall,
+    TaskFilter,
+    TaskView,
+)
 
 __all__ = [
     "AuditAction",
     "AuditEntry",
+    "ChainBreak",
+    "ChainReport",
     "Clock",
     "ConcurrentUpdate",
     "Conflict",

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import audit_chain
+
 _PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -57,9 +59,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-    """(reading, writing) session factories; writers take the SQLite lock up front."""
+    """(reading, writing) session factories; writers take the SQLite lock up front. Audit
+    entries written through either are hash-chained (:mod:`engine.audit_chain`)."""
     reader = sessionmaker(engine, expire_on_commit=False)
     writer = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+    for factory in (reader, writer):
+        audit_chain.register(factory)
     return reader, writer
 
 

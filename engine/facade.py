@@ -669,6 +669,14 @@ class WorkflowEngine:
             return [Notice(row.at, to, row.instance_id, key, process, row.element_name)
                     for row, key, process in rows]
 
+    def verify_audit_chain(self, *, batch_size: int = 1000):
+        """Check the whole audit trail's hash chain in id order, ``batch_size`` entries at
+        a time; returns a :class:`~engine.views.ChainReport` naming the first broken link."""
+        from .audit_chain import verify
+
+        with self._reading() as session:
+            return verify(session, batch_size)
+
     # --- internals ----------------------------------------------------------------------
 
     @staticmethod

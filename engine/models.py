@@ -212,7 +212,9 @@ class Deadline(Base):
 
 
 class AuditEvent(Base):
-    """Append-only: database triggers refuse UPDATE and DELETE (A-1, A-2)."""
+    """Append-only: database triggers refuse UPDATE and DELETE (A-1, A-2). Tamper-evident:
+    each entry carries the hash of the one before it (``engine.audit_chain`` sets both
+    hashes at INSERT)."""
 
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_event_instance", "instance_id", "id"),)
@@ -226,3 +228,16 @@ class AuditEvent(Base):
     element_id: Mapped[str | None] = mapped_column(String(255))
     element_name: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the entry before
+    hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of prev_hash and this entry
+
+
+class AuditChain(Base):
+    """The audit chain's head, one row (id 1): the newest entry's id and hash. Writers
+    lock it to append, so entries chain in the order of their ids."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int | None] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -250,3 +251,25 @@ class ActivityRecord:
     assignee: str | None = None
     timer: bool = False  # a timer event that fired
     canceled: bool = False  # a user task that ended without being completed
+
+
+class ChainBreak(enum.StrEnum):
+    """How the audit chain is broken at an entry."""
+
+    PREVIOUS_HASH = "previous_hash"  # it does not follow the entry before it: one was removed or altered
+    CONTENT = "content"  # its content does not match its own hash: it was edited
+    HEAD = "head"  # the trail does not end where the chain head says: entries were removed or added
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The audit chain checked in id order. ``checked`` counts the entries read, up to and
+    including the first broken one; ``entry`` is that entry (None when it is missing) and
+    ``previous_id`` the last entry that checked out before it."""
+
+    checked: int
+    ok: bool
+    first_broken_id: int | None
+    reason: ChainBreak | None
+    entry: AuditEntry | None = None
+    previous_id: int | None = None

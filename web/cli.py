@@ -1,4 +1,4 @@
-"""Command-line verbs: ``flask --app app db|bpmn|demo|timers …``."""
+"""Command-line verbs: ``flask --app app db|bpmn|demo|timers|audit …``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from engine import InvalidDiagram, upgrade_schema
+from engine import ChainBreak, InvalidDiagram, upgrade_schema
 from engine import worker as timer_worker
 
 from . import demo, workflow_engine
@@ -20,6 +20,7 @@ db_cli = AppGroup("db", help="Database schema.")
 bpmn_cli = AppGroup("bpmn", help="Deploy BPMN and DMN files.")
 demo_cli = AppGroup("demo", help="Demo data for trying the product.")
 timers_cli = AppGroup("timers", help="The timer worker.")
+audit_cli = AppGroup("audit", help="The audit trail's integrity.")
 
 
 @db_cli.command("upgrade")
@@ -78,6 +79,31 @@ def timers_run(max_interval: float) -> None:
     click.echo("timer worker stopped")
 
 
+_BREAKS = {
+    ChainBreak.PREVIOUS_HASH: "its prev_hash is not the hash of the entry before it (an entry "
+                              "in between was removed, or the one before was altered and re-hashed)",
+    ChainBreak.CONTENT: "its content does not match its hash (it was edited after it was written)",
+    ChainBreak.HEAD: "the trail does not end where the chain head says "
+                     "(entries at the end were removed, or added around the application)",
+}
+
+
+@audit_cli.command("verify")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Entries read at a time.")
+def audit_verify(batch_size: int) -> None:
+    """Check the audit trail's hash chain; exit status 1 at the first broken link."""
+    report = workflow_engine().verify_audit_chain(batch_size=batch_size)
+    if report.ok:
+        click.echo(f"audit trail intact: {report.checked} entries checked")
+        return
+    where = "the chain head" if report.first_broken_id is None else f"entry {report.first_broken_id}"
+    after = f" after entry {report.previous_id}" if report.previous_id is not None else ""
+    click.echo(f"audit trail broken at {where}{after} ({report.checked} entries checked): "
+               f"{_BREAKS[report.reason]}", err=True)
+    raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
-    for group in (db_cli, bpmn_cli, demo_cli, timers_cli):
+    for group in (db_cli, bpmn_cli, demo_cli, timers_cli, audit_cli):
         app.cli.add_command(group)
