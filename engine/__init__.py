@@ -21,6 +21,7 @@ from .errors import (
     TaskNotFound,
     TaskNotReady,
 )
+from .external import Correlation, ExternalTaskView, LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
 from .facade import WorkflowEngine
 from .forms import FormDefinition, FormField, condition_holds
 from .models import AuditAction, InstanceStatus
@@ -43,8 +44,10 @@ __all__ = [
     "Clock",
     "ConcurrentUpdate",
     "Conflict",
+    "Correlation",
     "DiagramProblem",
     "EngineError",
+    "ExternalTaskView",
     "FormDefinition",
     "FormField",
     "InstanceNotFound",
@@ -53,7 +56,9 @@ __all__ = [
     "InstanceView",
     "InvalidDiagram",
     "InvalidTaskData",
+    "LockedByAnotherWorker",
     "ManualClock",
+    "MessageNotCorrelated",
     "NotFound",
     "Notice",
     "ProcessNotFound",
@@ -64,6 +69,7 @@ __all__ = [
     "TaskNotFound",
     "TaskNotReady",
     "TaskView",
+    "TopicRequest",
     "WorkflowEngine",
     "condition_holds",
     "make_engine",

@@ -65,6 +65,10 @@ class ElementInfo:
     starter_groups: tuple[str, ...] = ()
     # On an external service task: its camunda:topic.
     topic: str | None = None
+    # On a message event or receive task: the message's name; on an error boundary event:
+    # the error code it catches (None catches every error).
+    message: str | None = None
+    error_code: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "form"}
@@ -348,7 +352,21 @@ def _element_info(element, lanes: dict[str, str], problems: _Collector, main_pat
         main_path=main_path,
         starter_groups=_starter_groups(element),
         topic=_camunda(element, "topic") if _camunda(element, "type") == "external" else None,
+        message=_referenced_name(element, "messageEventDefinition", "messageRef", "message", "name"),
+        error_code=_referenced_name(element, "errorEventDefinition", "errorRef", "error", "errorCode"),
     )
+
+
+def _referenced_name(element, definition: str, reference: str, tag: str, attribute: str) -> str | None:
+    """The name (or code) of the bpmn:message / bpmn:error an event definition refers to."""
+    found = element.find(f"bpmn:{definition}", NS)
+    ref = found.get(reference) if found is not None else (
+        element.get(reference) if _local(element) == "receiveTask" and definition == "messageEventDefinition"
+        else None)
+    if not ref:
+        return None
+    target = element.getroottree().getroot().find(f"bpmn:{tag}[@id='{ref}']", NS)
+    return target.get(attribute) if target is not None else None
 
 
 def _starter_groups(element) -> tuple[str, ...]:

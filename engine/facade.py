@@ -9,7 +9,6 @@ back whole: no half-written instance.
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import uuid
 from collections import OrderedDict
@@ -35,12 +34,12 @@ from .errors import (
     EngineError,
     InstanceNotFound,
     InstanceNotRunning,
-    InvalidTaskData,
     ProcessNotFound,
     ScriptError,
     TaskNotFound,
     TaskNotReady,
 )
+from .external import ExternalWork, sync_external_tasks, sync_message_subscriptions
 from .forms import FormDefinition, validate_submission
 from .models import (
     AuditAction,
@@ -56,6 +55,8 @@ from .models import (
     UserTask,
     UserTaskCandidate,
 )
+from .records import audit as _audit
+from .records import check_plain as _check_plain
 from .scripting import build_script_engine
 from .serialization import SERIALIZER_VERSION, LoadedSpecs, dump_state, load_state
 from .specs import compile_deployment, content_hash, resource_hash
@@ -128,7 +129,7 @@ class _Definition:
     start_element: ElementInfo | None
 
 
-class WorkflowEngine:
+class WorkflowEngine(ExternalWork):
     """Deploy, start, work and inspect BPMN processes stored in one database."""
 
     def __init__(self, sa_engine: Engine, clock: Clock | None = None, *, cache_size: int = 32,
@@ -344,8 +345,9 @@ class WorkflowEngine:
 
     def _start_in(self, session: Session, row: ProcessDefinition, variables: dict[str, Any], *,
                   business_key: str | None, user: str | None,
-                  system: Mapping[str, Any] | None = None):
-        """Create, run and save a new instance of ``row`` inside the caller's transaction."""
+                  system: Mapping[str, Any] | None = None, message: str | None = None):
+        """Create, run and save a new instance of ``row`` inside the caller's transaction
+        (started by ``message`` when its start event waits for one)."""
         now = self.clock.now()
         definition = self._definition(session, row.id)
         start = definition.start_element
@@ -366,6 +368,11 @@ class WorkflowEngine:
         session.add(_audit(now, AuditAction.STARTED, user, instance.id, element=start, data={
             "variables": variables, "business_key": business_key, "definition_id": row.id, **system}))
         runtime.advance(workflow, self._service_runner(session, instance, definition, user))
+        if message is not None:
+            for waiting in runtime.waiting_messages(workflow):
+                if waiting.name == message and waiting.element_id == (start.id if start else None):
+                    runtime.deliver_message(runtime.find_task(workflow, waiting.task_id), message, {})
+                    runtime.advance(workflow, self._service_runner(session, instance, definition, user))
         session.add(instance)
         session.info.setdefault("workflows", []).append((instance, workflow))
         self._save(session, instance, workflow, definition, set(), user, now)
@@ -818,6 +825,8 @@ class WorkflowEngine:
                  if instance.status == InstanceStatus.RUNNING else [])
         self._sync_user_tasks(session, instance, definition, ready, now)
         self._sync_timers(session, instance, timers if instance.status == InstanceStatus.RUNNING else [])
+        sync_external_tasks(session, instance, definition, workflow, self._services.keys(), now)
+        sync_message_subscriptions(session, instance, workflow)
         self._arm_deadlines(session, instance, definition, timers, now)
 
     def _record_finished(self, session, instance, definition, finished, completed_by_user, actor,
@@ -843,7 +852,7 @@ class WorkflowEngine:
                     "to": item.data.get(notify), "variable": notify}))
             deadline = info.properties.get(DEADLINE_PROPERTY)
             if deadline and info.kind == "boundaryEvent":
-                self._breach_deadline(session, instance, deadline, info, now)
+                self._breach_deadline(session, instance, deadline, info, now, item.due_at)
             elif info.kind in _AUDITED_KINDS:
                 action = AuditAction.TIMER_FIRED if item.timer else AuditAction.ACTIVITY_COMPLETED
                 session.add(_audit(now, action, actor, instance.id, item.id, info, data={}))
@@ -858,8 +867,11 @@ class WorkflowEngine:
         session.add(_audit(now, AuditAction.DEADLINE_REACHED, actor, instance.id, None, info,
                            data={"deadline": name, "due_at": _iso(row.due_at), "met": row.met}))
 
-    def _breach_deadline(self, session, instance, name, info, now):
+    def _breach_deadline(self, session, instance, name, info, now, due_at=None):
         row = _deadline_row(session, instance.id, name)
+        # A phase that starts after its deadline fires the timer in the same step that
+        # arms it: it was never seen waiting, so its due time comes from the fired timer.
+        row.due_at = row.due_at or due_at
         if row.breached_at is None and row.reached_at is None:
             row.breached_at = now
             row.met = False
@@ -982,31 +994,8 @@ def _offered_conditions(where: TaskFilter) -> list:
     return offered
 
 
-def _check_plain(variables: Mapping[str, Any]) -> None:
-    """Variables without a form must at least be plain JSON with usable names."""
-    errors: dict[str, list[str]] = {}
-    for name, value in variables.items():
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            errors.setdefault(str(name), []).append("is not a valid variable name")
-            continue
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            errors.setdefault(name, []).append("is not a plain JSON value")
-    if errors:
-        raise InvalidTaskData(errors)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _audit(at, action, actor, instance_id=None, task_id=None, element: ElementInfo | None = None,
-           data: dict[str, Any] | None = None) -> AuditEvent:
-    return AuditEvent(at=at, action=action, actor=actor, instance_id=instance_id, task_id=task_id,
-                      element_id=element.id if element else None,
-                      element_name=element.name if element else None,
-                      data=json.loads(json.dumps(data or {}, default=str)))
 
 
 def _definition_view(row: ProcessDefinition) -> DefinitionView:

@@ -67,6 +67,8 @@ class AuditAction(enum.StrEnum):
     DEADLINE_BREACHED = "deadline_breached"
     DEADLINE_REACHED = "deadline_reached"
     NOTIFIED = "notified"
+    MESSAGE_RECEIVED = "message_received"
+    EXTERNAL_TASK_FAILED = "external_task_failed"
     ACTIVITY_COMPLETED = "activity_completed"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
@@ -177,6 +179,41 @@ class Timer(Base):
         ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     element_id: Mapped[str] = mapped_column(String(255))
     due_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ExternalTask(Base):
+    """A service task waiting for an external worker (``camunda:type="external"`` with no
+    function registered for its topic): what Camunda's fetchAndLock hands out."""
+
+    __tablename__ = "external_task"
+    __table_args__ = (Index("ix_external_task_fetch", "topic", "lock_expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the library's task id
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_id: Mapped[str] = mapped_column(String(300))
+    element_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    lock_expires_at: Mapped[datetime | None]
+    retries: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MessageSubscription(Base):
+    """An instance waiting for a message (a message catch event or receive task)."""
+
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_message_subscription_name", "message_name"),)
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    element_id: Mapped[str] = mapped_column(String(255))
+    message_name: Mapped[str] = mapped_column(String(255))
 
 
 class ProcessSchedule(Base):

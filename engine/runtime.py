@@ -13,8 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
@@ -59,6 +62,7 @@ class FinishedTask:
     top_level: bool
     timer: bool
     data: dict[str, Any]  # the task's variables when it finished (not a copy: read only)
+    due_at: datetime | None = None  # a timer's due time
 
 
 def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
@@ -218,9 +222,10 @@ def finished_since(workflow: BpmnWorkflow, before: set[UUID]) -> list[FinishedTa
     finished = []
     for task in all_tasks(workflow):
         if task.state == TaskState.COMPLETED and task.id not in before:
+            timer = _is_timer(getattr(task.task_spec, "event_definition", None))
             finished.append((task.last_state_change, FinishedTask(
-                str(task.id), element_id(task), task.workflow is workflow,
-                _is_timer(getattr(task.task_spec, "event_definition", None)), task.data)))
+                str(task.id), element_id(task), task.workflow is workflow, timer, task.data,
+                _timer_due(task) if timer else None)))
     return [item for _, item in sorted(finished, key=lambda pair: pair[0])]
 
 
@@ -260,3 +265,54 @@ def find_task(workflow: BpmnWorkflow, task_id: str) -> Task | None:
         return None
     except Exception:  # the library raises its own TaskNotFoundException
         return None
+
+
+# --- external tasks and messages -------------------------------------------------------
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    task_id: str
+    element_id: str
+    name: str
+
+
+def waiting_messages(workflow: BpmnWorkflow) -> list[WaitingMessage]:
+    """Message catch events and receive tasks waiting, with the message each waits for."""
+    found = []
+    for task in all_tasks(workflow):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if task.state == TaskState.WAITING and isinstance(definition, MessageEventDefinition):
+            found.append(WaitingMessage(str(task.id), element_id(task), definition.name))
+    return found
+
+
+def started_service_tasks(workflow: BpmnWorkflow) -> list[Task]:
+    """Service tasks stopped in STARTED: waiting for their function or an external worker."""
+    return [t for t in all_tasks(workflow)
+            if t.state == TaskState.STARTED and "ServiceTask" in type(t.task_spec).__name__]
+
+
+def deliver_message(task: Task, name: str, variables: dict[str, Any]) -> None:
+    """Give the waiting ``task`` its message; the message's variables become the case's."""
+    definition = task.task_spec.event_definition
+    task.data.update(variables)
+    # The Camunda flavour keeps a payload under a result variable; the plain one merges it.
+    payload = ({"payload": name, "result_var": "last_message"} if hasattr(definition, "result_var")
+               else dict(variables))
+    with translated_errors():
+        task.workflow.top_workflow.send_event(BpmnEvent(definition, payload))
+
+
+def throw_error(task: Task, code: str, variables: dict[str, Any]) -> bool:
+    """Throw BPMN error ``code`` from a waiting service task to the boundary events that
+    catch it; False (and nothing changed) when none does."""
+    catchers = [t for t in all_tasks(task.workflow.top_workflow)
+                if t.state == TaskState.WAITING
+                and isinstance(getattr(t.task_spec, "event_definition", None), ErrorEventDefinition)
+                and t.task_spec.event_definition.code in (None, code)]
+    if not catchers:
+        return False
+    event = BpmnEvent(ErrorEventDefinition(code, code=code), dict(variables), target=task.workflow)
+    with translated_errors():
+        task.workflow.top_workflow.catch(event)
+    return any(t.state != TaskState.WAITING for t in catchers)

@@ -31,6 +31,7 @@ ROLE_LABELS = {
     Role.SERVICE_SUPERVISOR: _l("Service supervisor"), Role.TECHNICIAN: _l("Technician"),
     Role.QUALITY_REVIEWER: _l("Quality reviewer"), Role.PROCESS_OWNER: _l("Process owner"),
     Role.MANAGER: _l("Manager"), Role.ADMIN: _l("Administrator"),
+    Role.INTEGRATION: _l("Integration (external worker)"),
 }
 
 

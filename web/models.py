@@ -29,6 +29,7 @@ class Role(enum.StrEnum):
     PROCESS_OWNER = "process_owner"
     MANAGER = "manager"
     ADMIN = "admin"
+    INTEGRATION = "integration"  # an external-task worker's account (SMS, phone system)
 
 
 STAFF_ROLES = frozenset(Role) - {Role.OWNER}

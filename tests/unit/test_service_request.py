@@ -368,7 +368,9 @@ def test_handling_deadline_already_past_fires_as_the_phase_starts(case, clock):
     case.fire()
     case.intake(priority="high")  # high: handled within one day of submission
     assert case.open() == ["Task_Dispatch", "Task_HandlingOverdue", "Task_ResponseOverdue"]
-    assert case.instance.deadline("handling").met is False
+    handling = case.instance.deadline("handling")
+    assert handling.met is False
+    assert handling.due_at == case.instance.started_at + hours(24)  # recorded although never waited on
 
 
 def test_late_escalation_does_not_overwrite_the_case_data(case, clock):

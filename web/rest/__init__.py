@@ -18,8 +18,8 @@ bp = Blueprint("rest", __name__, url_prefix="/engine-rest")
 csrf.exempt(bp)
 
 # The modules register their routes on ``bp``: import them after it exists.
-from . import auth, definitions, deployments, errors, history, instances, root, tasks  # noqa: E402
+from . import auth, definitions, deployments, errors, external, history, instances, root, tasks  # noqa: E402
 
 errors.register(bp)
 
-__all__ = ["auth", "bp", "definitions", "deployments", "history", "instances", "root", "tasks"]
+__all__ = ["auth", "bp", "definitions", "deployments", "external", "history", "instances", "root", "tasks"]

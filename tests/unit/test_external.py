@@ -1,0 +1,113 @@
+"""External tasks (Camunda's fetch-and-lock pattern) and message correlation, on the
+engine alone: straight through and reloaded, both databases."""
+
+from datetime import timedelta
+
+import pytest
+
+from engine import InvalidTaskData, WorkflowEngine
+from engine.external import LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
+from tests.conftest import FIXTURES
+
+FILES = {"external_work.bpmn": (FIXTURES / "external_work.bpmn").read_bytes()}
+SMS = [TopicRequest("sms", lock_duration_ms=60_000)]
+
+
+@pytest.fixture(params=["straight", "reload"])
+def engines(request, sa_engine, clock):
+    kept = WorkflowEngine(sa_engine, clock)
+    kept.deploy(FILES, name="external")
+
+    def engine() -> WorkflowEngine:
+        fresh = WorkflowEngine(sa_engine, clock, instance_cache_size=0)
+        return kept if request.param == "straight" else fresh
+
+    return engine
+
+
+def open_tasks(engine, instance_id) -> list[str]:
+    return sorted(t.element_id for t in engine().instance(instance_id).open_tasks)
+
+
+def test_a_worker_locks_completes_and_the_case_waits_for_the_message(engines, clock):
+    case = engines().start("notify", {"phone": "13800000001"}, business_key="N-1")
+    [task] = engines().fetch_and_lock("w1", SMS)
+    assert (task.topic, task.element_id, task.business_key, task.variables["phone"]) == (
+        "sms", "Task_Sms", "N-1", "13800000001")
+    assert task.lock_expires_at == clock.now() + timedelta(minutes=1)
+    assert engines().fetch_and_lock("w2", SMS) == []  # locked
+    with pytest.raises(LockedByAnotherWorker):
+        engines().complete_external_task(task.id, "w2", {})
+    engines().complete_external_task(task.id, "w1", {"sms_id": "M-77"})
+    assert engines().external_tasks() == []
+    [done] = engines().correlate_message("payment_received", business_key="N-1", variables={"amount": 5})
+    finished = engines().instance(case.id)
+    assert (done.instance_id, done.started, finished.status.value) == (case.id, False, "completed")
+    assert (finished.variables["sms_id"], finished.variables["amount"]) == ("M-77", 5)
+
+
+def test_an_expired_lock_frees_the_task_for_another_worker(engines, clock):
+    engines().start("notify", {}, business_key="N-1")
+    [first] = engines().fetch_and_lock("w1", SMS)
+    clock.advance(minutes=1)
+    [again] = engines().fetch_and_lock("w2", SMS)
+    assert (again.id, again.worker_id) == (first.id, "w2")
+    with pytest.raises(LockedByAnotherWorker):
+        engines().complete_external_task(first.id, "w1", {})
+
+
+def test_failures_retry_after_the_timeout_and_none_left_is_an_incident(engines, clock):
+    engines().start("notify", {}, business_key="N-1")
+    [task] = engines().fetch_and_lock("w1", SMS)
+    engines().fail_external_task(task.id, "w1", message="gateway down", retries=1, retry_timeout_ms=30_000)
+    assert engines().fetch_and_lock("w1", SMS) == []
+    clock.advance(seconds=30)
+    [task] = engines().fetch_and_lock("w1", SMS)
+    assert (task.retries, task.error_message) == (1, "gateway down")
+    engines().fail_external_task(task.id, "w1", message="still down", details="trace", retries=0)
+    clock.advance(days=1)
+    assert engines().fetch_and_lock("w1", SMS) == []
+    [incident] = engines().external_tasks(topic="sms")
+    assert (incident.retries, incident.error_message, incident.error_details) == (0, "still down", "trace")
+
+
+def test_a_bpmn_error_takes_the_boundary_event_and_an_uncaught_one_changes_nothing(engines):
+    case = engines().start("notify", {}, business_key="N-1")
+    [task] = engines().fetch_and_lock("w1", SMS)
+    with pytest.raises(InvalidTaskData) as caught:
+        engines().throw_bpmn_error(task.id, "w1", "NO_SUCH_CODE")
+    assert "NO_SUCH_CODE" in str(caught.value.errors)
+    assert [t.id for t in engines().external_tasks()] == [task.id]
+    engines().throw_bpmn_error(task.id, "w1", "NO_PHONE", variables={"reason": "no mobile number"})
+    assert open_tasks(engines, case.id) == ["Task_Call"]
+    assert engines().instance(case.id).variables["reason"] == "no mobile number"
+    assert engines().external_tasks() == []
+
+
+def test_a_message_nobody_waits_for_starts_the_process_whose_start_event_catches_it(engines):
+    [started] = engines().correlate_message("payment_received", business_key="P-9", variables={"amount": 7})
+    instance = engines().instance(started.instance_id)
+    assert (started.started, instance.process_key, instance.business_key) == (True, "by_message", "P-9")
+    assert open_tasks(engines, instance.id) == ["Task_Check"]
+    assert instance.variables["amount"] == 7
+
+
+def test_ambiguous_or_unmatched_messages_are_refused(engines):
+    with pytest.raises(MessageNotCorrelated):
+        engines().correlate_message("no_such_message")
+    first = engines().start("notify", {}, business_key="N-1")
+    second = engines().start("notify", {}, business_key="N-2")
+    for task in engines().fetch_and_lock("w1", SMS, max_tasks=5):
+        engines().complete_external_task(task.id, "w1", {})
+    with pytest.raises(MessageNotCorrelated):
+        engines().correlate_message("payment_received")
+    assert open_tasks(engines, first.id) == open_tasks(engines, second.id) == []
+    delivered = engines().correlate_message("payment_received", all_matches=True)
+    assert sorted(d.instance_id for d in delivered) == sorted([first.id, second.id])
+
+
+def test_a_topic_served_in_process_is_never_handed_out(sa_engine, clock):
+    engine = WorkflowEngine(sa_engine, clock, services={"sms": lambda call: {"sms_id": "local"}})
+    engine.deploy(FILES, name="external")
+    engine.start("notify", {}, business_key="N-1")
+    assert engine.fetch_and_lock("w1", SMS) == [] and engine.external_tasks() == []
