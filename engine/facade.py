@@ -55,6 +55,7 @@ from .models import (
     UserTask,
     UserTaskCandidate,
 )
+from .preview import DeploymentPreview, is_unchanged, preview
 from .records import audit as _audit
 from .records import check_plain as _check_plain
 from .scripting import build_script_engine
@@ -212,7 +213,8 @@ class WorkflowEngine(ExternalWork):
         now = self.clock.now()
         with self._unit_of_work() as session:
             latest = {p.key: self._latest_row(session, p.key) for p in compiled}
-            unchanged = {k for k, row in latest.items() if row is not None and row.content_hash == digest}
+            # Unchanged means compiled the same, whatever else was uploaded with it.
+            unchanged = {p.key for p in compiled if is_unchanged(p, latest[p.key])}
             if (duplicate_filtering or changed_only) and unchanged == set(latest):
                 existing = session.get(Deployment, next(iter(latest.values())).deployment_id)
                 return self._deployment_view(session, existing, duplicate=True)
@@ -244,6 +246,13 @@ class WorkflowEngine(ExternalWork):
             }))
             session.flush()
             return self._deployment_view(session, deployment)
+
+    def preview_deployment(self, files: Mapping[str, bytes]) -> DeploymentPreview:
+        """What deploying ``files`` would do, storing nothing: every problem that would
+        refuse it, or per process the elements added, removed and changed against the live
+        version (a process owner's check before deploying)."""
+        with self._reading() as session:
+            return preview(files, lambda key: self._latest_row(session, key))
 
     @staticmethod
     def _update_schedule(session: Session, process, now: datetime) -> None:

@@ -79,18 +79,14 @@ def compile_deployment(files: Mapping[str, bytes]) -> list[CompiledProcess]:
 
 def _build_specs(bpmn: list[catalogue.PreparedBpmn], dmn: list[tuple[Any, str]]) -> list[CompiledProcess]:
     parser = CamundaParser()
-    everywhere: dict[str, ElementInfo] = {}
     try:
         for tree, filename in dmn:
             parser.add_dmn_xml(tree, filename=filename)
         for prepared in bpmn:
             parser.add_bpmn_xml(prepared.tree, filename=prepared.filename)
-            everywhere.update(prepared.elements)
         compiled = []
         for prepared in bpmn:
-            # Ids are unique within a file, not across the files deployed together: a
-            # process's own file wins (the others only serve the processes it calls).
-            elements = {**everywhere, **prepared.elements}
+            elements = _elements_for(prepared, bpmn)
             for process_id, name in prepared.executable_processes:
                 spec = parser.get_spec(process_id)
                 subprocess_specs = parser.get_subprocess_specs(process_id)
@@ -105,6 +101,21 @@ def _build_specs(bpmn: list[catalogue.PreparedBpmn], dmn: list[tuple[Any, str]])
     except SpiffWorkflowException as exc:
         raise InvalidDiagram([DiagramProblem(str(exc))]) from None
     return compiled
+
+
+def _elements_for(prepared: catalogue.PreparedBpmn,
+                  bpmn: list[catalogue.PreparedBpmn]) -> dict[str, ElementInfo]:
+    """A process's own file's elements, and those of the files defining processes it calls.
+    Ids are unique within a file, not across the files deployed together, so its own file
+    wins; files it does not call stay out (what else was deployed with it is no part of
+    the process)."""
+    calls = prepared.tree.iter(f"{{{catalogue.BPMN_NS}}}callActivity")
+    called = {c.get("calledElement") for c in calls}
+    elements: dict[str, ElementInfo] = {}
+    for other in bpmn:
+        if other is not prepared and called & {process_id for process_id, _ in other.executable_processes}:
+            elements.update(other.elements)
+    return {**elements, **prepared.elements}
 
 
 def _problem_from_validation(exc: ValidationException) -> DiagramProblem:

@@ -54,6 +54,7 @@ def init_app(app: Flask) -> None:
         cases,
         cli,
         dashboard,
+        deploy,
         errors,
         feedback,
         home,
@@ -73,7 +74,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,
-                      dashboard.bp, feedback.bp, reviews.bp, audit.bp):
+                      dashboard.bp, feedback.bp, reviews.bp, audit.bp, deploy.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(rest.bp)  # the Camunda 7 REST API under /engine-rest
     templating.register(app)

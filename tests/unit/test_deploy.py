@@ -154,3 +154,32 @@ def test_the_same_element_id_in_two_files_of_one_deployment_stays_apart(engine):
     second = engine.start("approval_b", {"amount": 1})
     assert first.open_tasks[0].candidate_groups == ("managers",)
     assert second.open_tasks[0].candidate_groups == ("directors",)
+
+
+def test_preview_lists_what_would_change_and_stores_nothing(engine, sa_engine):
+    engine.deploy(approval(), name="approval")
+    same = engine.preview_deployment(approval())
+    assert same.deployable and [(p.key, p.live_version, p.unchanged, p.changes) for p in same.processes] == [
+        ("approval", 1, True, ())]
+    edited = engine.preview_deployment(variant('name="Approve" camunda:candidateGroups="managers"',
+                                               'name="Approve it" camunda:candidateGroups="directors"'))
+    [process] = edited.processes
+    assert not process.unchanged
+    assert [(c.id, c.change, c.fields) for c in process.changes] == [
+        ("Approve", "changed", ("name", "candidate groups"))]
+    broken = engine.preview_deployment(approval("<bpmn:definitions"))
+    assert not broken.deployable and broken.processes == ()
+    with sa_engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(ProcessDefinition)) == 1
+
+
+def test_a_process_compiled_the_same_is_unchanged_whatever_came_with_it(engine):
+    """Camunda Modeler deploys one diagram with its decision tables; the demo deployed
+    every file at once. The same process is no new version."""
+    files = read_files("service_request.bpmn", "priority_proposal.dmn", "service_level.dmn",
+                       "rectification.bpmn")
+    engine.deploy(files, name="all")
+    alone = read_files("service_request.bpmn", "priority_proposal.dmn", "service_level.dmn")
+    again = engine.deploy(alone, name="from the Modeler", duplicate_filtering=True)
+    assert again.duplicate
+    assert [d.version for d in engine.definitions("service_request")] == [1]
