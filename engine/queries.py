@@ -17,6 +17,7 @@ from .catalogue import ElementInfo
 from .models import (
     AuditAction,
     AuditEvent,
+    ExternalTask,
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
@@ -33,7 +34,7 @@ PASSED = (AuditAction.STARTED, AuditAction.TASK_COMPLETED, AuditAction.ACTIVITY_
 
 @dataclass(frozen=True)
 class ElementCounts:
-    open_tasks: int = 0  # user tasks waiting there now
+    open_tasks: int = 0  # user tasks, and service tasks waiting for an external worker, there now
     waiting_timers: int = 0  # timers armed there now
     passed: int = 0  # times a case completed it (a loop counts each pass)
     breached: int = 0  # deadline breaches recorded on it (boundary timers)
@@ -53,10 +54,13 @@ def element_counts(session: Session, definition_id: str) -> dict[str, ElementCou
     def add(rows, name: str) -> None:
         for element_id, n in rows:
             if element_id:
-                found.setdefault(element_id, {})[name] = n
+                counts = found.setdefault(element_id, {})
+                counts[name] = counts.get(name, 0) + n
 
     add(session.execute(select(UserTask.element_id, func.count()).where(
         UserTask.definition_id == definition_id).group_by(UserTask.element_id)), "open_tasks")
+    add(session.execute(select(ExternalTask.element_id, func.count()).where(
+        ExternalTask.definition_id == definition_id).group_by(ExternalTask.element_id)), "open_tasks")
     add(session.execute(select(Timer.element_id, func.count())
                         .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
                         .where(ProcessInstance.definition_id == definition_id)

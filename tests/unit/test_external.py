@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import InvalidTaskData, WorkflowEngine
+from engine import InvalidTaskData, WorkflowEngine, queries
 from engine.external import LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
 from tests.conftest import FIXTURES
 
@@ -31,6 +31,8 @@ def open_tasks(engine, instance_id) -> list[str]:
 
 def test_a_worker_locks_completes_and_the_case_waits_for_the_message(engines, clock):
     case = engines().start("notify", {"phone": "13800000001"}, business_key="N-1")
+    with engines().read_session() as session:  # the review diagram counts it as waiting there
+        assert queries.element_counts(session, case.definition_id)["Task_Sms"].open_tasks == 1
     [task] = engines().fetch_and_lock("w1", SMS)
     assert (task.topic, task.element_id, task.business_key, task.variables["phone"]) == (
         "sms", "Task_Sms", "N-1", "13800000001")
