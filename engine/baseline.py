@@ -13,7 +13,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from .runtime import advance
+from .runtime import advance, is_waiting_service_task
 from .scripting import build_script_engine
 from .serialization import SERIALIZER, LoadedSpecs
 
@@ -52,7 +52,7 @@ def _advance(workflow: BpmnWorkflow) -> None:
 
 
 def _complete_service_task(task) -> bool:
-    if "ServiceTask" not in type(task.task_spec).__name__:
+    if not is_waiting_service_task(task):
         return False
     task.complete()
     return True

@@ -87,7 +87,7 @@ class ExternalWork:
         now = self.clock.now()
         by_topic = {t.name: t for t in topics}
         with self._unit_of_work() as session:
-            query = (select(ExternalTask)
+            query = (select(ExternalTask, ProcessInstance)
                      .join(ProcessInstance, ProcessInstance.id == ExternalTask.instance_id)
                      .where(ExternalTask.topic.in_(list(by_topic)),
                             or_(ExternalTask.lock_expires_at.is_(None), ExternalTask.lock_expires_at <= now),
@@ -97,8 +97,7 @@ class ExternalWork:
             if session.bind.dialect.name == "postgresql":
                 query = query.with_for_update(of=ExternalTask, skip_locked=True)
             locked = []
-            for row in session.scalars(query):
-                instance = session.get(ProcessInstance, row.instance_id)
+            for row, instance in session.execute(query):
                 wanted = by_topic[row.topic]
                 if ((wanted.business_key and instance.business_key != wanted.business_key)
                         or (wanted.process_definition_key
@@ -143,8 +142,12 @@ class ExternalWork:
         """The worker's result: its variables become the case's, and the case runs on."""
         values = dict(variables or {})
         check_plain(values)
-        return self._external_command(task_id, worker_id, user, "complete", values,
-                                      lambda task: task.complete() or True)
+
+        def complete(task) -> None:
+            task.data.update(copy.deepcopy(values))
+            task.complete()
+
+        return self._external_command(task_id, worker_id, user, "complete", values, complete)
 
     def throw_bpmn_error(self, task_id: str, worker_id: str, error_code: str, *, message: str = "",
                          variables: Mapping[str, Any] | None = None, user: str | None = None):
@@ -155,11 +158,10 @@ class ExternalWork:
         values = dict(variables or {})
         check_plain(values)
 
-        def throw(task) -> bool:
+        def throw(task) -> None:
             if not runtime.throw_error(task, error_code, values):
                 raise InvalidTaskData({"errorCode": [
                     f"no error boundary event catches '{error_code}' at {runtime.element_id(task)}"]})
-            return True
 
         return self._external_command(task_id, worker_id, user, "bpmn_error",
                                       {"error_code": error_code, "message": message, **values}, throw)
@@ -185,11 +187,9 @@ class ExternalWork:
             definition = self._definition(session, instance.definition_id)
             workflow = self._load(instance, definition)
             task = runtime.find_task(workflow, task_id)
-            if task is None or task not in runtime.started_service_tasks(workflow):
+            if task is None or not runtime.is_waiting_service_task(task):
                 raise TaskNotReady(f"external task '{task_id}' is no longer waiting")
             before = runtime.completed_task_ids(workflow)
-            if what == "complete":
-                task.data.update(copy.deepcopy(audit_data))
             act(task)
             runtime.advance(workflow, self._service_runner(session, instance, definition, user))
             session.add(self._external_audit(now, AuditAction.ACTIVITY_COMPLETED, user or worker_id, row, {

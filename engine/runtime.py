@@ -286,10 +286,13 @@ def waiting_messages(workflow: BpmnWorkflow) -> list[WaitingMessage]:
     return found
 
 
+def is_waiting_service_task(task: Task) -> bool:
+    """A service task stopped in STARTED: waiting for its function or an external worker."""
+    return task.state == TaskState.STARTED and "ServiceTask" in type(task.task_spec).__name__
+
+
 def started_service_tasks(workflow: BpmnWorkflow) -> list[Task]:
-    """Service tasks stopped in STARTED: waiting for their function or an external worker."""
-    return [t for t in all_tasks(workflow)
-            if t.state == TaskState.STARTED and "ServiceTask" in type(t.task_spec).__name__]
+    return [t for t in all_tasks(workflow) if is_waiting_service_task(t)]
 
 
 def deliver_message(task: Task, name: str, variables: dict[str, Any]) -> None:

@@ -128,19 +128,15 @@ class Table:
         self.title, self.header, self.rows = title, header, rows
 
 
-def _pct(rate: analytics.Rate) -> float | None:
-    return rate.percent
-
-
 def tables(found: analytics.Report) -> dict[str, Table]:
     """The report as tables, keyed by the name the CSV download takes."""
     figure, value, target = _("Figure"), _("Value"), _("Target")
     summary = [
         [_("Requests received"), found.received, ""],
         [_("Requests closed"), found.closed, ""],
-        [_("Answered within 24 h (%)"), _pct(found.response), found.response.target],
-        [_("Emergencies handled within 2 h (%)"), _pct(found.emergency), found.emergency.target],
-        [_("Satisfaction rate, scores 4–5 (%)"), _pct(found.satisfaction), found.satisfaction.target],
+        [_("Answered within 24 h (%)"), found.response.percent, found.response.target],
+        [_("Emergencies handled within 2 h (%)"), found.emergency.percent, found.emergency.target],
+        [_("Satisfaction rate, scores 4–5 (%)"), found.satisfaction.percent, found.satisfaction.target],
         [_("Average score"), found.average_score, ""],
         [_("Scores below 4"), found.low_scores, ""],
         [_("Response deadlines breached"), found.breaches.get("response", 0), ""],
@@ -153,8 +149,8 @@ def tables(found: analytics.Report) -> dict[str, Table]:
         "weeks": Table(_("Week by week"),
                        [_("Week of"), _("Received"), _("Answered within 24 h (%)"),
                         _("Satisfaction rate (%)"), _("Deadlines breached")],
-                       [[w.monday.isoformat(), w.received, _pct(w.response), _pct(w.satisfaction), w.breaches]
-                        for w in found.weeks]),
+                       [[w.monday.isoformat(), w.received, w.response.percent, w.satisfaction.percent,
+                         w.breaches] for w in found.weeks]),
         "scores": Table(_("Scores"), [_("Score"), _("Answers")],
                         [[score, found.scores.get(score, 0)] for score in range(1, 6)]),
         "feedback": Table(_("Feedback by category"), [_("Category"), _("Items")],
@@ -175,8 +171,8 @@ def _charts(found: analytics.Report) -> dict:
     return {
         "weeks": {"labels": weeks,
                   "received": [w.received for w in found.weeks],
-                  "response": [_pct(w.response) for w in found.weeks],
-                  "satisfaction": [_pct(w.satisfaction) for w in found.weeks],
+                  "response": [w.response.percent for w in found.weeks],
+                  "satisfaction": [w.satisfaction.percent for w in found.weeks],
                   "breaches": [w.breaches for w in found.weeks],
                   "targets": {"response": found.response.target, "satisfaction": found.satisfaction.target},
                   "names": {"received": _("Received"), "response": _("Answered within 24 h (%)"),

@@ -52,7 +52,8 @@ def waiting_for_me(limit: int = 50) -> list[TaskView]:
 
 
 def reminders() -> list[Notice]:
-    """Reminders sent to the signed-in owner in the last week (to rate, to answer)."""
+    """Reminders the diagrams sent the signed-in person in the last week (an owner's to rate
+    or answer, staff's about their rectifications): shown on the owners' pages and the worklist."""
     engine = workflow_engine()
     return engine.notices(current_user.username, since=engine.clock.now() - timedelta(days=7))
 

@@ -4,7 +4,7 @@ task page that renders the BPMN form."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine import Conflict, InvalidTaskData, TaskFilter, TaskView
 from forms import apply_engine_errors, build_form_class, form_data, initial_values
 
-from . import authz, workflow_engine
+from . import authz, owner_tasks, workflow_engine
 from .authz import staff_required
 from .extensions import db
 from .models import Attachment, Role, User, UserRole
@@ -22,7 +22,6 @@ from .service_requests import TASK_PRIORITIES, URGENT_FIRST
 
 bp = Blueprint("worklist", __name__, url_prefix="/tasks")
 PAGE_SIZE = 25
-NOTICE_DAYS = timedelta(days=7)
 SCOPES = ("mine", "offered", "all")
 
 
@@ -83,13 +82,7 @@ def index():
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), total=total,
         priority=priority, overdue=overdue, priorities=TASK_PRIORITIES, status=status,
         processes=engine.definitions(latest_only=True), process=request.args.get("process", ""),
-        reminders=recent_notices())
-
-
-def recent_notices():
-    """The reminders the diagrams sent the signed-in person in the last week."""
-    engine = workflow_engine()
-    return engine.notices(current_user.username, since=engine.clock.now() - NOTICE_DAYS)
+        reminders=owner_tasks.reminders())
 
 
 def _task_or_404(task_id: str) -> TaskView:
