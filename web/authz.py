@@ -20,6 +20,11 @@ from .models import Role, User
 SUPERVISING = (Role.SERVICE_SUPERVISOR, Role.ADMIN)
 READ_ALL_CASES = (Role.SERVICE_SUPERVISOR, Role.CUSTOMER_SERVICE, Role.QUALITY_REVIEWER,
                   Role.MANAGER, Role.ADMIN)
+# Processes about one staff member (their appraisal, their training): personnel records,
+# shown only to whom ``may_see_staff_record`` allows, whatever page or API asks.
+PERSONNEL_PROCESSES = frozenset({"appraisal_round", "appraisal", "training_need"})
+# The staff a service supervisor supervises.
+SUPERVISED = (Role.TECHNICIAN, Role.CUSTOMER_SERVICE)
 
 
 def roles_required(*roles: Role) -> Callable:
@@ -87,3 +92,17 @@ def may_see_case(user: User, owner_id: str | None, open_tasks: tuple[TaskView, .
         return False  # the owners' group is on every acceptance task: it gives no access
     return any(t.assignee == user.username or (t.assignee is None and is_offered(user, t))
                for t in open_tasks)
+
+
+def may_see_staff_record(viewer: User, subject: User | None) -> bool:
+    """A staff member's appraisals, rewards and penalties and training: visible to the person,
+    to managers, and to service supervisors for the technicians and customer service staff
+    they supervise (not for other supervisors or managers)."""
+    if viewer.has_role(Role.MANAGER):
+        return True
+    if subject is None:
+        return False
+    if viewer.id == subject.id:
+        return True
+    return (viewer.has_role(Role.SERVICE_SUPERVISOR) and subject.has_role(*SUPERVISED)
+            and not subject.has_role(Role.SERVICE_SUPERVISOR, Role.MANAGER))

@@ -8,10 +8,10 @@ so a task offered to ``customer_service`` is offered to every user with that rol
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -184,4 +184,191 @@ class FeedbackItem(db.Model):
     replied_by: Mapped[str | None] = mapped_column(String(64))
     owner_satisfied: Mapped[bool | None] = mapped_column(Boolean)
     owner_comment: Mapped[str | None] = mapped_column(Text)
+    related_request: Mapped[str | None] = mapped_column(String(64), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- facts the appraisal counts (E-1) ------------------------------------------------------
+
+class InspectionResult(db.Model):
+    """One request inspected in a spot check (R-3.1), with the technician who did the work:
+    written by the spot-check diagram's "Record the inspection" step."""
+
+    __tablename__ = "inspection_result"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    item: Mapped[str] = mapped_column(String(64), primary_key=True)  # the request's business key
+    check_key: Mapped[str | None] = mapped_column(String(64))
+    technician: Mapped[str | None] = mapped_column(String(64), index=True)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[str] = mapped_column(String(16))
+    findings: Mapped[str | None] = mapped_column(Text)
+    inspected_by: Mapped[str] = mapped_column(String(64))
+    inspected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RectificationItem(db.Model):
+    """A rectification (R-3.4) as the appraisal and the archive see it: what, where it came
+    from, who is responsible and by when. Written by the rectification diagram's first step."""
+
+    __tablename__ = "rectification_item"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    business_key: Mapped[str | None] = mapped_column(String(64))
+    problem: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    source_reference: Mapped[str | None] = mapped_column(String(64))
+    responsible: Mapped[str] = mapped_column(String(64), index=True)
+    deadline: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    started_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- appraisal, rewards and penalties, training (E-1, E-2, E-3, D-1) -----------------------
+
+class Appraisal(db.Model):
+    """One staff member's appraisal for one period (E-1): the facts computed when the round
+    began, the supervisor's assessment and score, the staff member's acknowledgement and
+    the manager's approval. Written by the appraisal diagram's "Record" steps; the row of a
+    finished appraisal is never changed again (corrections are annotations)."""
+
+    __tablename__ = "appraisal"
+    __table_args__ = (UniqueConstraint("username", "period_start", name="uq_appraisal_period"),)
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    business_key: Mapped[str | None] = mapped_column(String(64))
+    round_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    # The period's facts, computed once when the appraisal starts.
+    tasks_completed: Mapped[int] = mapped_column(Integer)
+    deadlines_due: Mapped[int] = mapped_column(Integer)
+    deadlines_met: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)
+    average_score: Mapped[float | None] = mapped_column(Float)
+    inspections: Mapped[int] = mapped_column(Integer)
+    inspections_failed: Mapped[int] = mapped_column(Integer)
+    rectifications: Mapped[int] = mapped_column(Integer)
+    rectifications_overdue: Mapped[int] = mapped_column(Integer)
+    complaints: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The supervisor's review.
+    reviewer: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[int | None] = mapped_column(Integer)
+    assessment: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The staff member's acknowledgement (None: not yet, or the time to answer ran out).
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    staff_comment: Mapped[str | None] = mapped_column(Text)
+    # The manager's approval, and the rules' proposal on the approved figures.
+    approver: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proposal: Mapped[str | None] = mapped_column(String(32))
+    proposal_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class Sanction(db.Model):
+    """A reward or a penalty (E-2), recorded per person with its reason and evidence, once a
+    manager has approved it."""
+
+    __tablename__ = "sanction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "reward" or "penalty"
+    measure: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(Text)  # business keys, one per line
+    appraisal_id: Mapped[str | None] = mapped_column(
+        ForeignKey("appraisal.instance_id", ondelete="SET NULL"), index=True)
+    proposed_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TrainingSession(db.Model):
+    """A training session (E-3): topic, when, who trains, who is to attend."""
+
+    __tablename__ = "training_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    skill: Mapped[str | None] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    hours: Mapped[float] = mapped_column(Float)
+    location: Mapped[str | None] = mapped_column(String(100))
+    trainer: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    attendance: Mapped[list[TrainingAttendance]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", lazy="selectin",
+        order_by="TrainingAttendance.username")
+
+
+class TrainingAttendance(db.Model):
+    """One invited person at one session: attended or not, and the assessment result, with
+    who recorded it and when (null until recorded)."""
+
+    __tablename__ = "training_attendance"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("training_session.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    attended: Mapped[bool | None] = mapped_column(Boolean)
+    assessment_score: Mapped[int | None] = mapped_column(Integer)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    session: Mapped[TrainingSession] = relationship(back_populates="attendance")
+
+
+class TrainingNeed(db.Model):
+    """Training someone must take because an appraisal or a spot check showed a gap (D-1),
+    tracked until a session they pass closes it. ``instance_id`` is the tracking process."""
+
+    __tablename__ = "training_need"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    skill: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # "appraisal", "spot_check", "manager"
+    source_reference: Mapped[str | None] = mapped_column(String(64))
+    due: Mapped[date] = mapped_column(Date)
+    raised_by: Mapped[str] = mapped_column(String(64))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    instance_id: Mapped[str | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="SET NULL"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("training_session.id", ondelete="SET NULL"))
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- archives (A-1, A-2) --------------------------------------------------------------------
+
+class Correction(db.Model):
+    """An annotation that corrects a record without changing it (A-2): the record keeps its
+    original value; readers show the correction beside it. Append-only: database triggers
+    refuse UPDATE and DELETE, as for the audit trail."""
+
+    __tablename__ = "correction"
+    __table_args__ = (Index("ix_correction_record", "record_type", "record_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_type: Mapped[str] = mapped_column(String(32))
+    record_key: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(64))
+    original: Mapped[str | None] = mapped_column(Text)
+    corrected: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
