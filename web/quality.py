@@ -17,7 +17,16 @@ from engine import InstanceStatus, InvalidTaskData, ServiceCall
 from engine.models import ProcessInstance
 
 from . import analytics, workflow_engine
-from .models import FeedbackItem, Role, SatisfactionScore, ServiceCase, User, UserRole
+from .models import (
+    FeedbackItem,
+    InspectionResult,
+    RectificationItem,
+    Role,
+    SatisfactionScore,
+    ServiceCase,
+    User,
+    UserRole,
+)
 
 SAMPLE_SIZE = 5
 SAMPLE_WINDOW = timedelta(days=7)
@@ -75,12 +84,57 @@ def pick_spot_check_sample(call: ServiceCall) -> dict:
     return {"sample": sorted(chosen), "sample_size": len(chosen)}
 
 
+def record_inspection(call: ServiceCall) -> dict:
+    """One inspected request, with the technician who did the work (the appraisal counts it).
+    When the inspector asks for training, it is for that technician.
+
+    :raise InvalidTaskData: on ``training_needed`` when the request names no technician.
+    """
+    found = call.variables
+    case = call.session.scalar(select(ServiceCase).where(ServiceCase.business_key == found["item"]))
+    technician = case.technician if case else None
+    row = (call.session.get(InspectionResult, (call.instance_id, found["item"]))
+           or InspectionResult(instance_id=call.instance_id, item=found["item"]))
+    row.check_key = call.business_key
+    row.technician = technician
+    row.result = found["check_result"]
+    row.passed = found["check_result"] == "passed"
+    row.findings = found.get("findings") or None
+    row.inspected_by = call.actor or ""
+    row.inspected_at = _now(call)
+    call.session.add(row)
+    if not found.get("training_needed"):
+        return {"technician": technician}
+    if technician is None:
+        raise InvalidTaskData({"training_needed": ["the request has no technician recorded"]})
+    reason = f"抽查 Spot check {call.business_key or ''} · {found['item']}: {found.get('findings') or ''}"
+    return {"technician": technician, "training_for": technician,
+            "training_reason": reason.strip()[:PROBLEM_MAX]}
+
+
 def start_rectification_from_check(call: ServiceCall) -> dict:
     """A failed check becomes a rectification for the person the inspector named."""
     found = call.variables
     return _start_rectification(call, problem=found["findings"], source="spot_check",
                                 reference=found["item"], responsible_field="responsible",
                                 deadline=found["rectify_by"])
+
+
+# --- rectifications (R-3.4) --------------------------------------------------------------
+
+def record_rectification(call: ServiceCall) -> dict:
+    """The rectification's facts, written when it starts (by hand or from another process).
+
+    :raise InvalidTaskData: on ``responsible`` unless it names an active staff member.
+    """
+    found = call.variables
+    responsible = _staff(call, found.get("responsible"), "responsible")
+    call.session.merge(RectificationItem(
+        instance_id=call.instance_id, business_key=call.business_key, problem=found["problem"],
+        source=found["source"], source_reference=found.get("source_reference") or None,
+        responsible=responsible.username, deadline=date.fromisoformat(str(found["deadline"])[:10]),
+        started_at=_now(call), started_by=found.get("started_by") or call.actor))
+    return {}
 
 
 # --- service requests and satisfaction (R-2.1, R-3.2, S-3) -------------------------------
@@ -194,6 +248,7 @@ def record_feedback(call: ServiceCall) -> dict:
         row.reply, row.replied_at, row.replied_by = reply, _now(call), call.actor
     row.owner_satisfied = _VERDICT.get(data.get("reply_satisfied") or "")
     row.owner_comment = data.get("owner_comment") or None
+    row.related_request = data.get("related_request") or row.related_request
     row.updated_at = _now(call)
     return {}
 
@@ -263,7 +318,9 @@ def start_rectification_from_meeting(call: ServiceCall) -> dict:
 
 SERVICES = {
     "propflow.spot_check.sample": pick_spot_check_sample,
+    "propflow.spot_check.record": record_inspection,
     "propflow.spot_check.rectify": start_rectification_from_check,
+    "propflow.rectification.record": record_rectification,
     "propflow.service_request.dispatched": record_dispatch,
     "propflow.satisfaction.record": record_score,
     "propflow.satisfaction.rectify": start_rectification_from_follow_up,

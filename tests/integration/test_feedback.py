@@ -111,9 +111,11 @@ def test_customer_service_enters_a_letter(app, demo, browser):
     stranger = cs.post(url, {**letter, "letter_date": "2026-01-02", "owner_id": "nobody"}, page=url)
     assert stranger.status_code == 422 and 'data-field="owner_id"' in text(stranger)
     assert instances(app, "feedback") == [] and rows(app, FeedbackItem) == []
-    assert cs.post(url, {**letter, "letter_date": "2026-01-02"}, page=url).status_code == 303
+    sent = cs.post(url, {**letter, "letter_date": "2026-01-02", "related_request": "SR-DEMO-005"}, page=url)
+    assert sent.status_code == 303
     [item] = rows(app, FeedbackItem)
-    assert (item.channel, item.owner_id, item.received_by) == ("letter", "owner_li", "cs_zhang")
+    assert (item.channel, item.owner_id, item.received_by, item.related_request) == (
+        "letter", "owner_li", "cs_zhang", "SR-DEMO-005")  # the appraisal counts complaints by it
 
 
 def test_a_survey_campaign_asks_owners_and_summarises_their_answers(app, demo, browser, runner, clock):

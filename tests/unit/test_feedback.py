@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from engine import AuditAction, InstanceStatus, InvalidTaskData, WorkflowEngine
-from tests.conftest import read_files
+from tests.conftest import FACT_STEPS, read_files
 from tests.drivers import CaseDriver
 
 FILES = read_files("feedback.bpmn", "rectification.bpmn")
@@ -50,7 +50,7 @@ class Feedback(CaseDriver):
             "deadline": found["rectify_by"]}, business_key=f"RC-{call.business_key}")}
 
     def _new_engine(self, **options) -> WorkflowEngine:
-        services = {RECORD: self._record, "propflow.feedback.rectify": self._rectify}
+        services = {**FACT_STEPS, RECORD: self._record, "propflow.feedback.rectify": self._rectify}
         return WorkflowEngine(self.sa_engine, self.clock, services=services, **options)
 
     @property

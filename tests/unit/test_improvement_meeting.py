@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from engine import InstanceStatus, InvalidTaskData, WorkflowEngine
-from tests.conftest import read_files
+from tests.conftest import FACT_STEPS, read_files
 
 FILES = read_files("improvement_meeting.bpmn", "rectification.bpmn")
 FIGURES = {"requests_received": 42, "response_rate": 95, "emergency_rate": 7, "satisfaction_rate": 88,
@@ -38,7 +38,7 @@ def services(calls):
             "responsible": found["responsible"], "deadline": found["deadline"]},
             business_key=f"RC-{call.business_key}-{found['measures_count'] + 1}")}
 
-    return {"propflow.meeting.agenda": agenda, "propflow.meeting.rectify": rectify}
+    return {**FACT_STEPS, "propflow.meeting.agenda": agenda, "propflow.meeting.rectify": rectify}
 
 
 class Engines:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine import AuditAction, InstanceStatus, InvalidTaskData, WorkflowEngine
-from tests.conftest import read_files
+from tests.conftest import FACT_STEPS, read_files
 from tests.drivers import CaseDriver
 
 START = {"problem": "楼道照明维修后仍有两盏不亮 Two stairwell lights still out after repair",
@@ -23,14 +23,14 @@ DEADLINE_AT = datetime(2026, 1, 8, 15, 59, 59, tzinfo=UTC)
 class Rectification(CaseDriver):
     def __init__(self, sa_engine, clock, mode):
         self.sa_engine, self.clock, self.mode = sa_engine, clock, mode
-        self._engine = WorkflowEngine(sa_engine, clock)
+        self._engine = WorkflowEngine(sa_engine, clock, services=FACT_STEPS)
         self._engine.deploy(read_files("rectification.bpmn"), name="rectification")
         self.id = self._engine.start("rectification", START, business_key="RC-1", user="sup_zhao").id
 
     @property
     def engine(self):
         return self._engine if self.mode == "straight" else WorkflowEngine(
-            self.sa_engine, self.clock, instance_cache_size=0)
+            self.sa_engine, self.clock, services=FACT_STEPS, instance_cache_size=0)
 
 
 @pytest.fixture(params=["straight", "reload"])

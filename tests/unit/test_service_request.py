@@ -12,7 +12,7 @@ import pytest
 
 from engine import InstanceStatus, InvalidTaskData, ServiceCall, WorkflowEngine
 from engine.models import AuditAction
-from tests.conftest import SERVICE_REQUEST_FILES, read_files
+from tests.conftest import FACT_STEPS, SERVICE_REQUEST_FILES, read_files
 from tests.drivers import CaseDriver
 
 REQUEST = {
@@ -50,7 +50,7 @@ def recording_services(calls: list[ServiceCall]) -> dict:
             "responsible": found["responsible"], "deadline": found["rectify_by"]},
             business_key=f"RC-{call.business_key}")}
 
-    return {DISPATCHED: record, SCORED: record, RECTIFY: rectify}
+    return {**FACT_STEPS, DISPATCHED: record, SCORED: record, RECTIFY: rectify}
 
 
 class Case(CaseDriver):

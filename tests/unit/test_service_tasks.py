@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from engine import InstanceStatus, InvalidTaskData, ScriptError, WorkflowEngine
 from engine.models import ProcessInstance
-from tests.conftest import FIXTURES, read_files
+from tests.conftest import FACT_STEPS, FIXTURES, read_files
 
 FILES = {"sampled_check.bpmn": (FIXTURES / "sampled_check.bpmn").read_bytes(),
          **read_files("rectification.bpmn")}
@@ -27,7 +27,7 @@ def rectify(call):
 @pytest.fixture
 def checks(sa_engine, clock):
     engine = WorkflowEngine(sa_engine, clock, services={
-        "propflow.test.sample": sample, "propflow.test.rectify": rectify})
+        **FACT_STEPS, "propflow.test.sample": sample, "propflow.test.rectify": rectify})
     engine.deploy(FILES, name="checks")
     return engine
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from engine import InstanceStatus, InvalidTaskData, WorkflowEngine
-from tests.conftest import read_files
+from tests.conftest import FACT_STEPS, read_files
 
 FILES = read_files("spot_check.bpmn", "rectification.bpmn")
 FAILED = {"check_result": "failed", "findings": "服务记录缺少材料清单 No materials listed",
@@ -24,7 +24,7 @@ def services(sample):
             "responsible": found["responsible"], "deadline": found["rectify_by"]},
             business_key=f"RC-{found['item']}")}
 
-    return {"propflow.spot_check.sample": pick, "propflow.spot_check.rectify": rectify}
+    return {**FACT_STEPS, "propflow.spot_check.sample": pick, "propflow.spot_check.rectify": rectify}
 
 
 @pytest.fixture(params=["straight", "reload"])

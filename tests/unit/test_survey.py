@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine import AuditAction, InstanceStatus, InvalidTaskData, WorkflowEngine
-from tests.conftest import read_files
+from tests.conftest import FACT_STEPS, read_files
 
 FILES = read_files("satisfaction_survey.bpmn", "survey_questionnaire.bpmn", "rectification.bpmn")
 PERIOD = {"period_start": "2025-12-01", "period_end": "2025-12-31"}
@@ -65,7 +65,7 @@ class Survey:
                 "responsible": found["responsible"], "deadline": found["rectify_by"]},
                 business_key=f"RC-{call.business_key}")}
 
-        return {"propflow.survey.sample": sample, "propflow.survey.send": send,
+        return {**FACT_STEPS, "propflow.survey.sample": sample, "propflow.survey.send": send,
                 "propflow.survey.summarise": summarise, "propflow.satisfaction.record": record,
                 "propflow.satisfaction.rectify": rectify}
 
