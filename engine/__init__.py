@@ -21,7 +21,14 @@ from .errors import (
     TaskNotFound,
     TaskNotReady,
 )
-from .external import Correlation, ExternalTaskView, LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
+from .external import (
+    Correlation,
+    ExternalTaskView,
+    LockedByAnotherWorker,
+    MessageNotCorrelated,
+    TopicRequest,
+    Transaction,
+)
 from .facade import WorkflowEngine
 from .forms import FormDefinition, FormField, condition_holds
 from .models import AuditAction, InstanceStatus
@@ -70,6 +77,7 @@ __all__ = [
     "TaskNotReady",
     "TaskView",
     "TopicRequest",
+    "Transaction",
     "WorkflowEngine",
     "condition_holds",
     "make_engine",

@@ -9,10 +9,10 @@ about one thing); it uses the facade's units of work, loading and saving.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, object_session
@@ -72,6 +72,22 @@ class Correlation:
 
     instance_id: str
     started: bool
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """What :meth:`ExternalWork.transaction` hands the caller's work: the transaction's
+    session (the application writes its own rows through it), the engine's time, and
+    ``deliver(name, *, instance_id=None, business_key=None, variables=None)``, which gives
+    message ``name`` to the one instance waiting for it in the same transaction
+    (:raise MessageNotCorrelated: none or several wait; nothing was changed)."""
+
+    session: Session
+    now: datetime
+    deliver: Callable[..., Correlation]
+
+
+_Result = TypeVar("_Result")
 
 
 class ExternalWork:
@@ -252,6 +268,25 @@ class ExternalWork:
                                                 message=name)
                 done.append(Correlation(instance.id, True))
             return done
+
+    def transaction(self, work: Callable[[Transaction], _Result], *, user: str | None = None) -> _Result:
+        """Run ``work`` in one writing transaction: it writes the application's own rows
+        through ``Transaction.session`` and may deliver messages to waiting instances with
+        ``Transaction.deliver`` (as ``user``). Everything commits when ``work`` returns, and
+        nothing does when it raises: for records whose writing is the event a case waits for."""
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+
+            def deliver(name: str, *, instance_id: str | None = None, business_key: str | None = None,
+                        variables: Mapping[str, Any] | None = None) -> Correlation:
+                values = dict(variables or {})
+                check_plain(values)
+                waiting = self._subscriptions(session, name, business_key, instance_id)
+                if len(waiting) != 1:
+                    raise MessageNotCorrelated(f"{len(waiting)} executions wait for the message '{name}'")
+                return self._deliver(session, waiting[0], name, values, user, now)
+
+            return work(Transaction(session, now, deliver))
 
     def _deliver(self, session, sub: MessageSubscription, name, values, user, now) -> Correlation:
         instance = self._running_instance(session, sub.instance_id)
