@@ -465,6 +465,22 @@ class WorkflowEngine(ExternalWork):
                        user, now)
             return self._instance_view(session, instance, workflow, definition)
 
+    def record_annotation(self, data: Mapping[str, Any], *, actor: str, instance_id: str | None = None,
+                          write: Callable[[Session, datetime], Mapping[str, Any] | None] | None = None,
+                          ) -> AuditEntry:
+        """Append an ``annotated`` audit entry about a record kept outside the engine (a
+        correction, A-2), in one transaction with ``write(session, now)``, which adds the
+        caller's own rows and may return more data for the entry: both are kept, or neither.
+        ``instance_id`` ties the entry to the case the record belongs to, if any.
+        """
+        now = self.clock.now()
+        with self._unit_of_work() as session:
+            more = write(session, now) if write is not None else None
+            row = _audit(now, AuditAction.ANNOTATED, actor, instance_id, data={**data, **(more or {})})
+            session.add(row)
+            session.flush()
+            return _audit_entry(row)
+
     # --- timers -----------------------------------------------------------------------
 
     def due_instance_ids(self, limit: int = 100) -> list[str]:

@@ -72,6 +72,7 @@ class AuditAction(enum.StrEnum):
     ACTIVITY_COMPLETED = "activity_completed"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    ANNOTATED = "annotated"  # a record kept outside the engine was annotated (a correction, A-2)
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:

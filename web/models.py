@@ -365,7 +365,10 @@ class Correction(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_type: Mapped[str] = mapped_column(String(32))
-    record_key: Mapped[str] = mapped_column(String(64))
+    record_key: Mapped[str] = mapped_column(String(128))  # composite keys: "<instance id>:<item>"
+    # The staff member a personnel record is about (appraisal, sanction, training), so lists
+    # can apply ``may_see_staff_record`` in SQL; null for other records.
+    subject: Mapped[str | None] = mapped_column(String(64))
     field: Mapped[str | None] = mapped_column(String(64))
     original: Mapped[str | None] = mapped_column(Text)
     corrected: Mapped[str | None] = mapped_column(Text)
