@@ -27,7 +27,9 @@ from .models import (
     ProcessDefinition,
     ProcessInstance,
 )
+from .queries import confidential_condition
 from .records import audit, check_plain
+from .views import Confidential
 
 
 class MessageNotCorrelated(EngineError):
@@ -95,11 +97,12 @@ class ExternalWork:
 
     # --- external tasks ------------------------------------------------------------------
 
-    def fetch_and_lock(self, worker_id: str, topics: Sequence[TopicRequest], *,
-                       max_tasks: int = 10) -> list[ExternalTaskView]:
+    def fetch_and_lock(self, worker_id: str, topics: Sequence[TopicRequest], *, max_tasks: int = 10,
+                       confidential: Confidential | None = None) -> list[ExternalTaskView]:
         """Lock up to ``max_tasks`` available tasks of these topics for ``worker_id`` (each
         for its topic's lock duration) and return them with their variables. A task is
-        available when it has no lock or its lock has expired, and retries are not 0."""
+        available when it has no lock or its lock has expired, and retries are not 0 (and
+        ``confidential`` does not hide its instance)."""
         now = self.clock.now()
         by_topic = {t.name: t for t in topics}
         with self._unit_of_work() as session:
@@ -110,6 +113,8 @@ class ExternalWork:
                             or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
                      .order_by(ExternalTask.priority.desc(), ExternalTask.created_at, ExternalTask.id)
                      .limit(max_tasks * 4))
+            if confidential is not None:
+                query = query.where(confidential_condition(confidential))
             if session.bind.dialect.name == "postgresql":
                 query = query.with_for_update(of=ExternalTask, skip_locked=True)
             locked = []
@@ -128,10 +133,13 @@ class ExternalWork:
 
     def external_tasks(self, *, topic: str | None = None, instance_id: str | None = None,
                        worker_id: str | None = None, locked: bool | None = None,
-                       limit: int = 100, offset: int = 0) -> list[ExternalTaskView]:
+                       limit: int = 100, offset: int = 0,
+                       confidential: Confidential | None = None) -> list[ExternalTaskView]:
         now = self.clock.now()
         query = select(ExternalTask, ProcessInstance).join(
             ProcessInstance, ProcessInstance.id == ExternalTask.instance_id)
+        if confidential is not None:
+            query = query.where(confidential_condition(confidential))
         for value, condition in ((topic, ExternalTask.topic == topic),
                                  (instance_id, ExternalTask.instance_id == instance_id),
                                  (worker_id, ExternalTask.worker_id == worker_id)):
@@ -243,10 +251,12 @@ class ExternalWork:
 
     def correlate_message(self, name: str, *, business_key: str | None = None,
                           instance_id: str | None = None, variables: Mapping[str, Any] | None = None,
-                          all_matches: bool = False, user: str | None = None) -> list[Correlation]:
+                          all_matches: bool = False, user: str | None = None,
+                          confidential: Confidential | None = None) -> list[Correlation]:
         """Deliver message ``name``: to instances waiting for it (narrowed by business key or
         instance), or else start the latest version of each process whose start event
-        catches it, with ``business_key`` and ``variables``.
+        catches it, with ``business_key`` and ``variables``. Instances ``confidential``
+        hides are not reached, and its processes are started only with an allowed value.
 
         :raise MessageNotCorrelated: nothing matches, or several do and not ``all_matches``.
         """
@@ -254,8 +264,12 @@ class ExternalWork:
         check_plain(values)
         now = self.clock.now()
         with self._unit_of_work() as session:
-            waiting = self._subscriptions(session, name, business_key, instance_id)
+            waiting = self._subscriptions(session, name, business_key, instance_id, confidential)
             starters = [] if waiting or instance_id else self._message_starters(session, name)
+            if confidential is not None:
+                subject = values.get(confidential.variable)
+                starters = [row for row in starters if row.key not in confidential.process_keys
+                            or (isinstance(subject, str) and subject in confidential.allowed)]
             found = len(waiting) or len(starters)
             if not found:
                 raise MessageNotCorrelated(f"no process definition or execution matches the message '{name}'")
@@ -305,7 +319,8 @@ class ExternalWork:
         return Correlation(instance.id, False)
 
     @staticmethod
-    def _subscriptions(session, name, business_key, instance_id) -> list[MessageSubscription]:
+    def _subscriptions(session, name, business_key, instance_id,
+                       confidential: Confidential | None = None) -> list[MessageSubscription]:
         query = (select(MessageSubscription).join(ProcessInstance,
                                                   ProcessInstance.id == MessageSubscription.instance_id)
                  .where(MessageSubscription.message_name == name,
@@ -314,6 +329,8 @@ class ExternalWork:
             query = query.where(ProcessInstance.business_key == business_key)
         if instance_id is not None:
             query = query.where(MessageSubscription.instance_id == instance_id)
+        if confidential is not None:
+            query = query.where(confidential_condition(confidential))
         return list(session.scalars(query.order_by(MessageSubscription.instance_id)))
 
     def _message_starters(self, session, name) -> list[ProcessDefinition]:

@@ -56,6 +56,7 @@ from .models import (
     UserTaskCandidate,
 )
 from .preview import DeploymentPreview, is_unchanged, preview
+from .queries import confidential_condition
 from .records import audit as _audit
 from .records import check_plain as _check_plain
 from .scripting import build_script_engine
@@ -646,6 +647,8 @@ class WorkflowEngine(ExternalWork):
         offered = _offered_conditions(where)
         if offered:
             conditions.append(or_(*offered))
+        if where.confidential is not None:
+            conditions.append(confidential_condition(where.confidential))
         return query.join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(*conditions)
 
     @staticmethod

@@ -27,6 +27,7 @@ from .models import (
     ProcessInstance,
     UserTask,
 )
+from .queries import confidential_condition
 from .views import (
     ActivityRecord,
     DeploymentFilter,
@@ -160,6 +161,7 @@ def _instance_conditions(where: InstanceFilter) -> list:
         (where.ended_after, lambda v: ProcessInstance.ended_at > v),
         (where.ended_before, lambda v: ProcessInstance.ended_at < v),
         (where.visible, _visible),
+        (where.confidential, confidential_condition),
     )
     return [condition(value) for value, condition in criteria if value is not None]
 

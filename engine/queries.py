@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from .catalogue import ElementInfo
@@ -24,6 +24,7 @@ from .models import (
     Timer,
     UserTask,
 )
+from .views import Confidential
 
 # Audit actions that mean "a case went through this element". A service task done by a
 # registered function is audited twice (its result, then the finished step), so passes
@@ -100,3 +101,14 @@ def definition_elements(session: Session, definition_id: str) -> dict[str, Eleme
     catalogue = session.scalar(select(ProcessDefinition.catalogue)
                                .where(ProcessDefinition.id == definition_id))
     return {k: ElementInfo.from_dict(v) for k, v in (catalogue or {}).items()}
+
+
+def confidential_condition(rule: Confidential):
+    """A WHERE condition for a query over ``process_instance`` that drops the instances
+    ``rule`` hides: those of its processes not started with an allowed value of its
+    variable (the start variables are read off the ``started`` audit entry, per instance,
+    through the audit table's instance index)."""
+    allowed = exists().where(
+        AuditEvent.instance_id == ProcessInstance.id, AuditEvent.action == AuditAction.STARTED,
+        AuditEvent.data[("variables", rule.variable)].as_string().in_(sorted(rule.allowed)))
+    return or_(ProcessInstance.process_key.not_in(sorted(rule.process_keys)), allowed)

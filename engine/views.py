@@ -60,6 +60,18 @@ class TaskView:
 
 
 @dataclass(frozen=True)
+class Confidential:
+    """Processes whose instances only some people may see (personnel records): an instance
+    of one of ``process_keys`` is kept only when it was started with the variable
+    ``variable`` set to one of ``allowed``; instances of other processes are not affected.
+    Filters that carry one apply it on top of their other criteria."""
+
+    process_keys: frozenset[str]
+    variable: str
+    allowed: frozenset[str]
+
+
+@dataclass(frozen=True)
 class TaskFilter:
     """Which ready user tasks to list. Criteria combine with AND; the "offered" ones —
     ``candidate_groups``, ``candidate_user`` and ``or_assignee`` — combine with OR among
@@ -76,6 +88,7 @@ class TaskFilter:
     candidate_groups: tuple[str, ...] = ()
     candidate_user: str | None = None
     or_assignee: str | None = None
+    confidential: Confidential | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,7 @@ class InstanceFilter:
     ended_after: datetime | None = None
     ended_before: datetime | None = None
     visible: Visibility | None = None
+    confidential: Confidential | None = None
 
 
 @dataclass(frozen=True)
