@@ -171,6 +171,7 @@ def _check_iso_literal(kind: str, literal: str) -> None:
 
 _RANGE = re.compile(r"^\s*(?P<lo>[\[\]\(])\s*(?P<a>[^.]+?)\s*\.\.\s*(?P<b>[^.]+?)\s*(?P<hi>[\[\]\)])\s*$")
 _NOT = re.compile(r"^\s*not\s*\((?P<body>.*)\)\s*$", re.DOTALL)
+_ORDERING = re.compile(r"^\s*(<=|>=|<|>)")
 
 
 def feel_words_to_python(text: str) -> str:
@@ -190,7 +191,8 @@ def dmn_input_entry(text: str | None) -> str | None:
 
     ``None`` means "any value". FEEL lists (``"a","b"``), negations (``not("a")``) and
     ranges (``[1..5]``) are rewritten; a cell that is a Python tuple would otherwise be
-    compared with ``==`` and silently never match.
+    compared with ``==`` and silently never match. Comparisons and ranges do not match a
+    missing (``None``) input, as in FEEL, instead of failing.
     """
     if text is None or text.strip() in ("", "-"):
         return None
@@ -203,7 +205,7 @@ def dmn_input_entry(text: str | None) -> str | None:
     if ranged:
         low = ">=" if ranged.group("lo") == "[" else ">"
         high = "<=" if ranged.group("hi") == "]" else "<"
-        return f"? {low} {ranged.group('a')} and ? {high} {ranged.group('b')}"
+        return f"? is not None and ? {low} {ranged.group('a')} and ? {high} {ranged.group('b')}"
     probe = text.replace("?", "__input__")
     try:
         tree = ast.parse(probe, mode="eval")
@@ -212,6 +214,10 @@ def dmn_input_entry(text: str | None) -> str | None:
             ast.parse(f"__input__ {probe}", mode="eval")
         except SyntaxError as exc:
             raise Untranslatable(f"'{text}' is not a valid decision cell ({exc.msg})") from None
+        if _ORDERING.match(text):
+            # FEEL: comparing null gives null, so the rule does not match ("no scores yet");
+            # Python would raise TypeError, and a FIRST table evaluates every row.
+            return f"? is not None and ? {text}"
         return text
     if isinstance(tree.body, ast.Tuple):
         return f"? in ({text},)"

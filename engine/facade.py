@@ -875,9 +875,9 @@ class WorkflowEngine(ExternalWork):
             if milestone:
                 self._reach_deadline(session, instance, milestone, info, actor, now)
             notify = info.properties.get(NOTIFY_PROPERTY)
-            if notify:
-                session.add(_audit(now, AuditAction.NOTIFIED, actor, instance.id, item.id, info, data={
-                    "to": item.data.get(notify), "variable": notify}))
+            session.add_all(_audit(now, AuditAction.NOTIFIED, actor, instance.id, item.id, info,
+                                   data={"to": to, "variable": notify})
+                            for to in _recipients(item.data.get(notify) if notify else ()))
             deadline = info.properties.get(DEADLINE_PROPERTY)
             if deadline and info.kind == "boundaryEvent":
                 self._breach_deadline(session, instance, deadline, info, now, item.due_at)
@@ -998,6 +998,12 @@ class WorkflowEngine(ExternalWork):
             deadlines=tuple(DeadlineView(d.name, d.due_at, d.reached_at, d.breached_at, d.met)
                             for d in deadlines),
             row_version=instance.row_version)
+
+
+def _recipients(value: Any) -> list:
+    """Whom a ``propflow.notify`` variable names: one username, or a list of them (everyone
+    who may pick up a group's task)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _deadline_row(session: Session, instance_id: str, name: str) -> Deadline:

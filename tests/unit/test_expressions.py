@@ -61,9 +61,10 @@ def test_bad_timer_literals_are_refused(kind, text):
     ('"plumbing","electrical"', '? in ("plumbing","electrical",)'),
     ('not("cleaning")', 'not (? == ("cleaning"))'),
     ('not("a","b")', 'not (? in ("a","b",))'),
-    ("[1..5]", "? >= 1 and ? <= 5"),
-    ("]1..5[", "? > 1 and ? < 5"),
-    ("< 5", "< 5"),
+    ("[1..5]", "? is not None and ? >= 1 and ? <= 5"),
+    ("]1..5[", "? is not None and ? > 1 and ? < 5"),
+    ("< 5", "? is not None and ? < 5"),
+    (">= 4.5", "? is not None and ? >= 4.5"),
     ("true", "True"),
     ("-", None),
     ("", None),
@@ -71,6 +72,15 @@ def test_bad_timer_literals_are_refused(kind, text):
 ])
 def test_feel_cells_translate(cell, python):
     assert expressions.dmn_input_entry(cell) == python
+
+
+@pytest.mark.parametrize(("cell", "on_none", "on_six"), [
+    ("< 5", False, False), (">= 4.5", False, True), ("[1..5]", False, False), ("not(< 5)", True, True)])
+def test_a_comparison_does_not_match_a_missing_input_as_in_feel(cell, on_none, on_six):
+    """FEEL's null compares to nothing; Python's None < 5 would raise TypeError."""
+    translated = expressions.dmn_input_entry(cell).replace("?", "value")
+    assert eval(translated, {"value": None}) is on_none
+    assert eval(translated, {"value": 6}) is on_six
 
 
 def test_a_feel_list_would_otherwise_never_match():
