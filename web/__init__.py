@@ -40,12 +40,12 @@ def default_config(instance_path: str) -> dict:
 def init_app(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", app.config["DATABASE_URL"])
     db.init_app(app)
-    from . import quality
+    from . import appraisal, quality
 
     with app.app_context():
         sa_engine = prepare_engine(db.engine)
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"),
-                                                services=quality.SERVICES)
+                                                services={**quality.SERVICES, **appraisal.SERVICES})
 
     from . import (
         admin,
