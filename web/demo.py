@@ -73,6 +73,7 @@ def load(engine: WorkflowEngine, bpmn_dir: Path, *, history: bool = False) -> It
     yield from _users(engine)
     if engine.find_instances(process_key=PROCESS, limit=1):
         yield "demo requests already present"
+        yield from _appraisal_round(engine)
         return
     for key, owner, channel, service_type, description, steps in _REQUESTS:
         instance = service_requests.submit(engine, values={
@@ -89,6 +90,18 @@ def load(engine: WorkflowEngine, bpmn_dir: Path, *, history: bool = False) -> It
         from . import demo_history
 
         yield from demo_history.replay(engine, engine.clock.now())
+    yield from _appraisal_round(engine)
+
+
+def _appraisal_round(engine: WorkflowEngine) -> Iterator[str]:
+    """Last month's appraisal round (once), so supervisors and managers find appraisals to
+    review; the timer worker's round for the same month then starts none."""
+    if engine.find_instances(process_key="appraisal_round", limit=1):
+        return
+    key = f"appraisal_round-{engine.clock.now():%Y%m%d}-DEMO"
+    started = engine.start("appraisal_round", {}, business_key=key, user="mgr_wu").variables
+    yield (f"appraisal round {started['period_start']} – {started['period_end']}: "
+           f"{', '.join(started['appraised'])}")
 
 
 def _users(engine: WorkflowEngine) -> Iterator[str]:
