@@ -345,7 +345,9 @@ def record_acknowledgement(call: ServiceCall) -> dict:
     row, now = _row(call), _now(call)
     row.acknowledged_at, row.staff_comment = now, call.variables.get("staff_comment") or None
     row.status = "approving"
-    return {"acknowledged": True, **_due("approve", now, APPROVE_TIME)}
+    shown = f"{now.astimezone(_zone()):%Y-%m-%d %H:%M}"
+    return {"acknowledged": True, "acknowledged_text": f"已确认 Acknowledged {shown}",
+            **_due("approve", now, APPROVE_TIME)}
 
 
 def record_no_acknowledgement(call: ServiceCall) -> dict:
@@ -353,7 +355,9 @@ def record_no_acknowledgement(call: ServiceCall) -> dict:
     row, now = _row(call), _now(call)
     row.acknowledged_at = row.staff_comment = None
     row.status = "approving"
-    return {"acknowledged": False, "staff_comment": "", **_due("approve", now, APPROVE_TIME)}
+    return {"acknowledged": False, "staff_comment": "",
+            "acknowledged_text": "未确认（确认期限已过）Not acknowledged: the time ran out",
+            **_due("approve", now, APPROVE_TIME)}
 
 
 def record_send_back(call: ServiceCall) -> dict:

@@ -406,7 +406,9 @@ def test_reviewed_acknowledged_approved_and_rewarded_as_proposed(mode):
     row = mode.appraisal("tech_chen", "2025-12-01")
     assert (row.status, row.acknowledged_at, row.staff_comment) == (
         "approving", sh(1, 5, 11), "谢谢 Thank you")
-    assert mode.task(case, "Task_Approve").candidate_groups == ("manager",)
+    approving = mode.task(case, "Task_Approve")
+    assert approving.candidate_groups == ("manager",)
+    assert mode.engine.task(approving.id).data["acknowledged_text"] == "已确认 Acknowledged 2026-01-05 11:00"
     decide(mode, case, {"decision": "approve"})
     row = mode.appraisal("tech_chen", "2025-12-01")
     assert (row.status, row.approver, row.approved_at, row.proposal) == (
@@ -503,7 +505,8 @@ def test_reminders_and_an_acknowledgement_that_never_comes(mode):
     row = mode.appraisal("tech_chen", "2025-12-01")
     assert (row.status, row.acknowledged_at, row.staff_comment) == ("approving", None, None)
     approving = mode.engine.task(mode.task(case, "Task_Approve").id).data
-    assert approving["acknowledged"] is False
+    assert (approving["acknowledged"], approving["acknowledged_text"]) == (
+        False, "未确认（确认期限已过）Not acknowledged: the time ran out")
     assert mode.task(case, "Task_Approve").due_at == sh(1, 23, 10, 0, 1)
 
 
