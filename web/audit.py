@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
-from engine import ChainBreak
+from engine import ChainBreak, ChainReport, InstanceNotFound
 
-from . import workflow_engine
+from . import authz, workflow_engine
 from .authz import roles_required
 from .models import Role
 
@@ -31,4 +32,18 @@ def verify():
     :raise 403: for anyone but quality reviewers, process owners, managers and admins.
     """
     report = workflow_engine().verify_audit_chain()
-    return render_template("audit/verify.html", report=report, reason=REASONS.get(report.reason))
+    return render_template("audit/verify.html", report=report, reason=REASONS.get(report.reason),
+                           hidden=_personnel_entry(report))
+
+
+def _personnel_entry(report: ChainReport) -> bool:
+    """The broken entry belongs to a personnel record the viewer may not see: its details
+    (when, what, who, which step) are not shown, only where the chain breaks."""
+    entry = report.entry
+    if entry is None or entry.instance_id is None:
+        return False
+    try:
+        instance = workflow_engine().instance(entry.instance_id)
+    except InstanceNotFound:
+        return False
+    return not authz.may_see_instance(current_user, instance.process_key, instance.variables)

@@ -7,15 +7,19 @@ of its groups is one of the user's roles — and, for tasks that name a skill
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
+from typing import Any
 
 from flask import abort
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from engine import TaskFilter, TaskView
+from engine.views import Confidential
 
-from .models import Role, User
+from .extensions import db
+from .models import Role, User, UserRole
 
 SUPERVISING = (Role.SERVICE_SUPERVISOR, Role.ADMIN)
 READ_ALL_CASES = (Role.SERVICE_SUPERVISOR, Role.CUSTOMER_SERVICE, Role.QUALITY_REVIEWER,
@@ -25,6 +29,8 @@ READ_ALL_CASES = (Role.SERVICE_SUPERVISOR, Role.CUSTOMER_SERVICE, Role.QUALITY_R
 PERSONNEL_PROCESSES = frozenset({"appraisal_round", "appraisal", "training_need"})
 # The staff a service supervisor supervises.
 SUPERVISED = (Role.TECHNICIAN, Role.CUSTOMER_SERVICE)
+# The process variable naming whom a personnel instance is about (set when it starts).
+STAFF_VARIABLE = "staff"
 
 
 def roles_required(*roles: Role) -> Callable:
@@ -106,3 +112,44 @@ def may_see_staff_record(viewer: User, subject: User | None) -> bool:
         return True
     return (viewer.has_role(Role.SERVICE_SUPERVISOR) and subject.has_role(*SUPERVISED)
             and not subject.has_role(Role.SERVICE_SUPERVISOR, Role.MANAGER))
+
+
+def visible_staff(viewer: User) -> frozenset[str] | None:
+    """The usernames whose records ``viewer`` may see; None for everyone's (managers).
+    :func:`may_see_staff_record` decides, over the only people it can allow: the viewer
+    and, for a supervisor, the holders of the supervised roles."""
+    if viewer.has_role(Role.MANAGER):
+        return None
+    people = [viewer]
+    if viewer.has_role(Role.SERVICE_SUPERVISOR):
+        people += db.session.scalars(select(User).join(UserRole).where(
+            UserRole.role.in_([r.value for r in SUPERVISED]))).unique()
+    return frozenset(p.username for p in people if may_see_staff_record(viewer, p))
+
+
+def personnel_scope(viewer: User) -> Confidential | None:
+    """The personnel instances ``viewer`` may see, for a listing's filter (None: all of
+    them): those whose ``staff`` is someone whose records they may see. An instance
+    without ``staff`` (the appraisal round, about everyone) is for managers only."""
+    allowed = visible_staff(viewer)
+    if allowed is None:
+        return None
+    return Confidential(PERSONNEL_PROCESSES, STAFF_VARIABLE, allowed)
+
+
+def may_see_instance(viewer: User, process_key: str, variables: Mapping[str, Any] | None) -> bool:
+    """Whether ``viewer`` may see an instance's tasks, data and history as far as personnel
+    records go (other rules, such as :func:`may_see_case`, still apply): an instance of a
+    personnel process only per :func:`may_see_staff_record` for its ``staff``."""
+    if process_key not in PERSONNEL_PROCESSES:
+        return True
+    staff = (variables or {}).get(STAFF_VARIABLE)
+    subject = (db.session.scalar(select(User).where(User.username == staff))
+               if isinstance(staff, str) and staff else None)
+    return may_see_staff_record(viewer, subject)
+
+
+def may_see_task(viewer: User, task: TaskView) -> bool:
+    """A task's case is visible to ``viewer`` (personnel records); a task read without its
+    data counts as one about nobody — managers only, for personnel processes."""
+    return may_see_instance(viewer, task.process_key, task.data)

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import InstanceStatus
+from engine import InstanceStatus, queries
 from engine.models import Deadline, ProcessDefinition, ProcessInstance
+from engine.views import Confidential
 
 from .models import FeedbackItem, ServiceCase
 
@@ -80,11 +81,15 @@ def _conditions(query: CaseQuery, owner) -> list:
     return conditions
 
 
-def search(session: Session, query: CaseQuery, *, page: int = 1,
-           per_page: int = 25) -> tuple[list[FoundCase], bool]:
-    """One page of matching cases, newest first, and whether there is a next page."""
+def search(session: Session, query: CaseQuery, *, page: int = 1, per_page: int = 25,
+           confidential: Confidential | None = None) -> tuple[list[FoundCase], bool]:
+    """One page of matching cases, newest first, and whether there is a next page; without
+    the instances ``confidential`` hides (personnel records the searcher may not see)."""
     # Requests and feedback know whose they are; other processes have no owner.
     owner = func.coalesce(ServiceCase.owner_id, FeedbackItem.owner_id)
+    conditions = _conditions(query, owner)
+    if confidential is not None:
+        conditions.append(queries.confidential_condition(confidential))
     statement = (
         select(ProcessInstance.id, ProcessInstance.business_key, ProcessInstance.process_key,
                ProcessDefinition.name, ProcessDefinition.version, ProcessInstance.status,
@@ -93,7 +98,7 @@ def search(session: Session, query: CaseQuery, *, page: int = 1,
         .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
         .outerjoin(ServiceCase, ServiceCase.instance_id == ProcessInstance.id)
         .outerjoin(FeedbackItem, FeedbackItem.instance_id == ProcessInstance.id)
-        .where(*_conditions(query, owner))
+        .where(*conditions)
         .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id)
         .limit(per_page + 1).offset((page - 1) * per_page))
     rows = session.execute(statement).all()

@@ -14,7 +14,7 @@ from flask_login import current_user
 from engine import Conflict, InstanceStatus, InstanceView, InvalidTaskData, Notice, TaskFilter, TaskView
 from forms import apply_engine_errors, build_form_class, form_data, initial_values
 
-from . import workflow_engine
+from . import authz, workflow_engine
 
 # Where an owner answers each kind of task, and what the list calls it.
 PAGES = {"service_request": "cases.detail", "feedback": "feedback.detail",
@@ -55,7 +55,10 @@ def reminders() -> list[Notice]:
     """Reminders the diagrams sent the signed-in person in the last week (an owner's to rate
     or answer, staff's about their rectifications): shown on the owners' pages and the worklist."""
     engine = workflow_engine()
-    return engine.notices(current_user.username, since=engine.clock.now() - timedelta(days=7))
+    found = engine.notices(current_user.username, since=engine.clock.now() - timedelta(days=7))
+    # A reminder about a personnel record is shown only to someone who may see that record.
+    return [n for n in found if n.process_key not in authz.PERSONNEL_PROCESSES or authz.may_see_instance(
+        current_user, n.process_key, engine.instance(n.instance_id).variables)]
 
 
 def answer(instance: InstanceView):

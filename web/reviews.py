@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,7 +17,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from engine import InstanceStatus, queries
 
-from . import case_search, dossier, trail, workflow_engine
+from . import authz, case_search, dossier, trail, workflow_engine
 from .authz import roles_required
 from .extensions import db
 from .models import Attachment, Role
@@ -132,7 +132,8 @@ def cases():
         status=InstanceStatus(form.status.data) if form.status.data else None,
         process=form.process_key.data or None, first=form.first.data, last=form.last.data,
         breached=form.breached.data, zone=_zone())
-    found, has_next = case_search.search(db.session, query, page=page, per_page=PAGE_SIZE)
+    found, has_next = case_search.search(db.session, query, page=page, per_page=PAGE_SIZE,
+                                         confidential=authz.personnel_scope(current_user))
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("review/cases.html", form=form, found=found, page=page, has_next=has_next,
                            args=args, status_labels=trail.STATUS_LABELS)
@@ -143,6 +144,14 @@ def _attachments(instance_id: str) -> list[Attachment]:
                                    .order_by(Attachment.uploaded_at, Attachment.filename)))
 
 
+def _trail(instance_id: str, now) -> trail.CaseTrail:
+    """The case's trail. :raise 404: no such case, or a personnel record the reviewer may not see."""
+    found = trail.case_trail(workflow_engine(), db.session, instance_id, now)
+    if not authz.may_see_instance(current_user, found.instance.process_key, found.instance.variables):
+        abort(404)
+    return found
+
+
 @bp.get("/cases/<instance_id>")
 @roles_required(*REVIEWERS)
 def case(instance_id: str):
@@ -150,7 +159,7 @@ def case(instance_id: str):
 
     :raise 404: no such case.
     """
-    found = trail.case_trail(workflow_engine(), db.session, instance_id, workflow_engine().clock.now())
+    found = _trail(instance_id, workflow_engine().clock.now())
     return render_template("review/case.html", trail=found, attachments=_attachments(instance_id),
                            status_labels=trail.STATUS_LABELS, deadline_labels=trail.DEADLINE_LABELS,
                            data=_diagram_data(found.instance.definition_id, found.diagram_data()))
@@ -165,7 +174,7 @@ def case_dossier(instance_id: str):
     """
     engine = workflow_engine()
     now = engine.clock.now()
-    found = trail.case_trail(engine, db.session, instance_id, now)
+    found = _trail(instance_id, now)
     name, content = dossier.build(
         found, elements=queries.definition_elements(db.session, found.instance.definition_id),
         bpmn=engine.definition_resource(found.instance.definition_id)[1],

@@ -71,7 +71,8 @@ def index():
                           "process_key": request.args.get("process") or None,
                           "due_before": engine.clock.now() if overdue else None,
                           "unassigned": base.unassigned or status == "unclaimed",
-                          "claimed": status == "claimed"})
+                          "claimed": status == "claimed",
+                          "confidential": authz.personnel_scope(current_user)})
     page = max(request.args.get("page", 1, type=int), 1)
     total = engine.count_user_tasks(where)
     tasks = engine.user_tasks(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
@@ -86,13 +87,15 @@ def index():
 
 
 def _task_or_404(task_id: str) -> TaskView:
-    """The task, if the user may see it; 404 otherwise (not 403: ids are not confirmed)."""
+    """The task, if the user may see it (and its case: personnel records); 404 otherwise
+    (not 403: ids are not confirmed)."""
     try:
         task = workflow_engine().task(task_id)
     except Conflict as exc:
         flash(str(exc), "error")
         abort(409, description=str(exc))
-    if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)):
+    if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)) \
+            or not authz.may_see_task(current_user, task):
         abort(404)
     return task
 
@@ -141,11 +144,12 @@ def _context(task: TaskView) -> dict:
 
 
 def _assignable(task: TaskView) -> list[User]:
-    """People a supervisor may hand the task to: holders of its groups (and skill)."""
+    """People a supervisor may hand the task to: holders of its groups (and skill) who may
+    see its case (personnel records)."""
     users = db.session.scalars(select(User).join(UserRole).where(
         UserRole.role.in_(task.candidate_groups), User.active.is_(True)).order_by(User.username)).unique()
-    return [u for u in users if task.skill is None or not u.has_role(Role.TECHNICIAN)
-            or task.skill in u.skills]
+    return [u for u in users if (task.skill is None or not u.has_role(Role.TECHNICIAN)
+                                 or task.skill in u.skills) and authz.may_see_task(u, task)]
 
 
 @bp.post("/<task_id>/claim")

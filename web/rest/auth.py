@@ -169,6 +169,10 @@ def instance_scope(user: User) -> Visibility | None:
 
 
 def may_see_task(user: User, task: TaskView) -> bool:
+    """As on the worklist: supervisors every task, others theirs and those offered to them;
+    nobody a task of a personnel record they may not see (:func:`authz.may_see_task`)."""
+    if not authz.may_see_task(user, task):
+        return False
     if authz.may_reassign(user):
         return True
     return may_work_on_task(user, task)

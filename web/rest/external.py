@@ -3,6 +3,9 @@ messaging notices to owners, a phone system) are ordinary Camunda external-task 
 polling ``fetchAndLock``, and other systems signal waiting cases with ``POST /message``.
 
 Workers sign in with an account that has the *integration* role (or an administrator's).
+Personnel records are not handed to a worker that may not see them
+(:func:`web.authz.personnel_scope`): their tasks are neither fetched, listed nor shown to it,
+and its messages do not reach them — as if they did not exist.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from contextlib import contextmanager
 
 from flask import Response, jsonify
 
-from engine import ExternalTaskView, LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
+from engine import ExternalTaskView, LockedByAnotherWorker, MessageNotCorrelated, TaskNotFound, TopicRequest
 
-from .. import workflow_engine
-from ..models import Role
+from .. import authz, workflow_engine
+from ..models import Role, User
 from . import bp, params
 from .auth import rest_user
 from .errors import RestError, forbidden, invalid, translated
@@ -30,6 +33,22 @@ def _worker() -> str:
     if not user.has_role(*WORKERS):
         raise forbidden(user.username, "UPDATE", "ExternalTask")
     return user.username
+
+
+def _visible(task_id: str, context: str) -> ExternalTaskView:
+    """The external task, if the caller may see its case (personnel records).
+
+    :raise RestError: 404 when there is no such task or it is someone's record they may not see.
+    """
+    with translated(context):
+        task = workflow_engine().external_task(task_id)
+        if not authz.may_see_instance(rest_user(), task.process_key, task.variables):
+            raise TaskNotFound(f"no external task '{task_id}'")
+    return task
+
+
+def _scope(user: User | None = None):
+    return authz.personnel_scope(user or rest_user())
 
 
 def _text(body: dict, name: str, *, required: bool = True) -> str | None:
@@ -112,7 +131,8 @@ def fetch_and_lock():
     most = _whole(body, "maxTasks", default=10, minimum=0)
     topics = _topics(body)
     wanted = {t["topicName"]: t.get("variables") for t in body["topics"]}
-    locked = workflow_engine().fetch_and_lock(worker, topics, max_tasks=min(most, MAX_TASKS))
+    locked = workflow_engine().fetch_and_lock(worker, topics, max_tasks=min(most, MAX_TASKS),
+                                              confidential=_scope())
     return jsonify([_dto(task, wanted.get(task.topic)) for task in locked])
 
 
@@ -120,7 +140,7 @@ def _listed() -> list[ExternalTaskView]:
     locked = True if params.boolean("locked") else False if params.boolean("notLocked") else None
     return workflow_engine().external_tasks(
         topic=params.text("topicName"), instance_id=params.text("processInstanceId"),
-        worker_id=params.text("workerId"), locked=locked, limit=10_000)
+        worker_id=params.text("workerId"), locked=locked, limit=10_000, confidential=_scope())
 
 
 @bp.get("/external-task")
@@ -139,8 +159,7 @@ def count_external_tasks():
 @bp.get("/external-task/<task_id>")
 def get_external_task(task_id: str):
     _worker()
-    with translated(f"External task with id {task_id} does not exist"):
-        return jsonify(_dto(workflow_engine().external_task(task_id), False))
+    return jsonify(_dto(_visible(task_id, f"External task with id {task_id} does not exist"), False))
 
 
 @bp.post("/external-task/<task_id>/complete")
@@ -150,6 +169,7 @@ def complete_external_task(task_id: str):
     user = _worker()
     variables = {**parse_variables(body.get("variables"), f"Cannot complete external task {task_id}"),
                  **parse_variables(body.get("localVariables"), f"Cannot complete external task {task_id}")}
+    _visible(task_id, f"Cannot complete external task {task_id}")
     with translated(f"Cannot complete external task {task_id}"), _worker_lock(task_id):
         workflow_engine().complete_external_task(task_id, worker, variables, user=user)
     return Response(status=204)
@@ -164,6 +184,7 @@ def external_task_failure(task_id: str):
     details = body.get("errorDetails") or ""
     if not isinstance(message, str) or not isinstance(details, str):
         raise invalid("'errorMessage' and 'errorDetails' must be strings")
+    _visible(task_id, f"Cannot report a failure of external task {task_id}")
     with translated(f"Cannot report a failure of external task {task_id}"), _worker_lock(task_id):
         workflow_engine().fail_external_task(
             task_id, worker, message=message, details=details, retries=_whole(body, "retries", default=0),
@@ -177,6 +198,7 @@ def external_task_bpmn_error(task_id: str):
     worker = _text(body, "workerId")
     user = _worker()
     variables = parse_variables(body.get("variables"), f"Cannot throw a BPMN error for {task_id}")
+    _visible(task_id, f"Cannot throw a BPMN error for external task {task_id}")
     with translated(f"Cannot throw a BPMN error for external task {task_id}"), _worker_lock(task_id):
         workflow_engine().throw_bpmn_error(task_id, worker, _text(body, "errorCode"),
                                            message=str(body.get("errorMessage") or ""),
@@ -199,7 +221,7 @@ def correlate_message():
         found = workflow_engine().correlate_message(
             name, business_key=_text(body, "businessKey", required=False),
             instance_id=_text(body, "processInstanceId", required=False), variables=variables,
-            all_matches=bool(body.get("all")), user=user.username)
+            all_matches=bool(body.get("all")), user=user.username, confidential=_scope(user))
     if not body.get("resultEnabled"):
         return Response(status=204)
     return jsonify([{

@@ -11,7 +11,7 @@ from flask import jsonify
 from engine import InstanceStatus, listings
 from engine.views import ActivityRecord, InstanceFilter, InstanceRecord
 
-from .. import workflow_engine
+from .. import authz, workflow_engine
 from . import bp
 from .auth import instance_scope, rest_user
 from .errors import not_found
@@ -75,7 +75,7 @@ def _instance_filter() -> InstanceFilter | None:
         started_by=text("startedBy"), started_after=date("startedAfter"),
         started_before=date("startedBefore"),
         ended_after=date("finishedAfter"), ended_before=date("finishedBefore"),
-        visible=instance_scope(rest_user()))
+        visible=instance_scope(rest_user()), confidential=authz.personnel_scope(rest_user()))
 
 
 @bp.get("/history/process-instance")
@@ -98,8 +98,9 @@ def count_historic_instances():
 
 @bp.get("/history/process-instance/<instance_id>")
 def get_historic_instance(instance_id: str):
-    found = listings.instances(workflow_engine(),
-                               InstanceFilter(ids=(instance_id,), visible=instance_scope(rest_user())))
+    user = rest_user()
+    found = listings.instances(workflow_engine(), InstanceFilter(
+        ids=(instance_id,), visible=instance_scope(user), confidential=authz.personnel_scope(user)))
     if not found:
         raise not_found(f"Historic process instance with id {instance_id} does not exist")
     return jsonify(historic_instance_dto(found[0]))
@@ -165,7 +166,8 @@ def _activities() -> list[ActivityRecord]:
     if one is not None:
         ids = (one,)
     checks = _activity_checks()
-    scope = InstanceFilter(ids=ids, visible=instance_scope(rest_user()))
+    user = rest_user()
+    scope = InstanceFilter(ids=ids, visible=instance_scope(user), confidential=authz.personnel_scope(user))
     found = listings.activities(workflow_engine(), scope)
     return [a for a in found if all(check(value, a) for value, check in checks)]
 

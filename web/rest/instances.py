@@ -35,7 +35,8 @@ def _filter() -> InstanceFilter | None:
     return InstanceFilter(
         ids=text_list("processInstanceIds"), definition_id=text("processDefinitionId"), process_keys=keys,
         business_key=text("businessKey"), business_key_like=text("businessKeyLike"),
-        statuses=(InstanceStatus.RUNNING,), visible=instance_scope(rest_user()))
+        statuses=(InstanceStatus.RUNNING,), visible=instance_scope(rest_user()),
+        confidential=authz.personnel_scope(rest_user()))
 
 
 @bp.get("/process-instance")
@@ -67,8 +68,10 @@ def visible_instance(instance_id: str, *, running: bool = True) -> InstanceView:
         instance = workflow_engine().instance(instance_id)
     except InstanceNotFound:
         instance = None
+    user = rest_user()
     if (instance is None or (running and instance.status != InstanceStatus.RUNNING)
-            or not authz.may_see_case(rest_user(), instance.variables.get("owner_id"), instance.open_tasks)):
+            or not authz.may_see_case(user, instance.variables.get("owner_id"), instance.open_tasks)
+            or not authz.may_see_instance(user, instance.process_key, instance.variables)):
         raise not_found(f"Process instance with id {instance_id} does not exist")
     return instance
 

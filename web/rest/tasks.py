@@ -76,8 +76,10 @@ def _where() -> TaskFilter:
 
 
 def _search() -> TaskSearch:
+    user = rest_user()
     return TaskSearch(
-        where=_where(), any_of=task_scope(rest_user()), business_key=text("processInstanceBusinessKey"),
+        where=replace(_where(), confidential=authz.personnel_scope(user)), any_of=task_scope(user),
+        business_key=text("processInstanceBusinessKey"),
         business_key_like=text("processInstanceBusinessKeyLike"), definition_id=text("processDefinitionId"),
         element_id=text("taskDefinitionKey"), name=text("name"), name_like=text("nameLike"),
         created_after=date("createdAfter"), created_before=date("createdBefore"), due_after=date("dueAfter"))
@@ -164,7 +166,7 @@ def claim(task_id: str):
     if not authz.may_reassign(user):
         raise forbidden(user.username, "TASK_ASSIGN", "Task", task_id)
     other = db.session.scalar(select(User).where(User.username == target, User.active.is_(True)))
-    if other is None or not authz.is_offered(other, task):
+    if other is None or not authz.is_offered(other, task) or not authz.may_see_task(other, task):
         raise invalid(f"Cannot claim task {task_id}: it is not offered to '{target}'")
     with translated(f"Cannot claim task {task_id}"):
         engine.assign(task_id, target, by=user.username)
