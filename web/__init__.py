@@ -62,6 +62,7 @@ def init_app(app: Flask) -> None:
         processes,
         rest,
         reviews,
+        staff,
         status,
         templating,
         worklist,
@@ -76,6 +77,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,
                       dashboard.bp, feedback.bp, reviews.bp, audit.bp, deploy.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(staff.bp)  # staff profiles, appraisals, rewards and penalties
     app.register_blueprint(rest.bp)  # the Camunda 7 REST API under /engine-rest
     templating.register(app)
     errors.register_error_handlers(app)

@@ -50,7 +50,8 @@ def test_task_search_and_instance_listings(engine, cases):
     found = listings.tasks(engine, TaskSearch(where=TaskFilter(confidential=hidden_b)))
     assert keys(found) == ["AP-tech_a", "APPROVAL-1"]
     assert listings.count_tasks(engine, TaskSearch(where=TaskFilter(confidential=hidden_b))) == 2
-    assert keys(listings.instances(engine, InstanceFilter(confidential=hidden_b))) == ["AP-tech_a", "APPROVAL-1"]
+    assert keys(listings.instances(engine, InstanceFilter(confidential=hidden_b))) == [
+        "AP-tech_a", "APPROVAL-1"]
     assert listings.count_instances(engine, InstanceFilter(confidential=hidden_b)) == 2
     # The rule also holds inside a visibility's task filters and with the duration sort.
     seen = InstanceFilter(visible=Visibility(tasks=(TaskFilter(candidate_groups=("service_supervisor",),
