@@ -522,3 +522,18 @@ def test_the_real_appraisal_diagram_through_the_pages(app, demo, clock, browser,
         f"/tasks/{task_id(app, tech, 'Task_Approve')}"]
     assert browser("tech_chen").get(f"/appraisals/{tech}").status_code == 404
     assert browser("sup_zhao").get(f"/appraisals/{sup}").status_code == 404
+
+
+def test_a_starter_who_may_not_see_the_record_gets_no_variables_back(records, rest, app):
+    with app.app_context():
+        workflow_engine().deploy({"approval.bpmn": (FIXTURES / "approval.bpmn").read_bytes()},
+                                 name="approval")
+
+    def start(key: str, variables: dict) -> dict:
+        response = rest("admin", "POST", f"/process-definition/key/{key}/start", json={
+            "variables": {k: {"value": v} for k, v in variables.items()}, "withVariablesInReturn": True})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    assert start("approval", {"amount": 5})["variables"]["amount"]["value"] == 5
+    assert "variables" not in start("appraisal", {"staff": "tech_he", "reviewer_group": "manager"})

@@ -12,7 +12,7 @@ from flask import jsonify, url_for
 from engine import InstanceStatus, InstanceView, ProcessNotFound
 from engine.views import DefinitionView
 
-from .. import workflow_engine
+from .. import authz, workflow_engine
 from ..models import Role, User
 from . import bp
 from .auth import require_staff, rest_user
@@ -185,7 +185,10 @@ def _start(definition: DefinitionView):
     with translated(context):
         instance = engine.start(definition.key, variables, business_key=business_key or None,
                                 user=user.username, definition_id=definition.id)
-    returned = typed_map(instance.variables, hints) if body.get("withVariablesInReturn") is True else None
+    # A personnel record's variables go back only to a starter who may see it (an administrator may not).
+    shown = body.get("withVariablesInReturn") is True and authz.may_see_instance(
+        user, instance.process_key, instance.variables)
+    returned = typed_map(instance.variables, hints) if shown else None
     return jsonify(instance_dto(instance, returned))
 
 
