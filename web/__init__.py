@@ -49,6 +49,7 @@ def init_app(app: Flask) -> None:
 
     from . import (
         admin,
+        archive,
         audit,
         auth,
         cases,
@@ -75,7 +76,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,
-                      dashboard.bp, feedback.bp, reviews.bp, audit.bp, deploy.bp):
+                      dashboard.bp, feedback.bp, reviews.bp, audit.bp, deploy.bp, archive.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(staff.bp)  # staff profiles, appraisals, rewards and penalties
     app.register_blueprint(rest.bp)  # the Camunda 7 REST API under /engine-rest

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from engine import FormDefinition, InstanceNotFound, InvalidTaskData
 from forms import apply_engine_errors, build_form_class, form_data
 
-from . import authz, owner_tasks, service_requests, uploads, workflow_engine
+from . import authz, corrections, owner_tasks, service_requests, uploads, workflow_engine
 from .authz import roles_required
 from .extensions import db
 from .models import Attachment, Role, ServiceCase, User, UserRole
@@ -148,7 +148,8 @@ def detail(instance_id: str):
     history = [e for e in engine.history(instance.id)
                if e.action.value in ("started", "task_completed", "deadline_breached", "cancelled")]
     return render_template("cases/detail.html", case=instance, status=service_requests.describe(instance),
-                           own_task=own, form=form, photos=photos, history=history), status
+                           own_task=own, form=form, photos=photos, history=history,
+                           corrections=corrections.case_panels(db.session, current_user, instance.id)), status
 
 
 @bp.get("/by-key/<business_key>")

@@ -59,6 +59,7 @@ ACTION_LABELS = {
     "activity_completed": _l("Done automatically"), "completed": _l("Case completed"),
     "cancelled": _l("Case cancelled"), "message_received": _l("Message received"),
     "external_task_failed": _l("External task failed"),
+    "annotated": _l("Correction annotated"),
 }
 _INFINITY = float("inf")
 
@@ -426,6 +427,9 @@ def _step_fields(entry: AuditEntry, info: ElementInfo | None, catalogue) -> list
         return [(_("Assigned to"), data.get("assignee") or "—"),
                 (_("Offered to"), _groups(data.get("candidate_groups") or ())),
                 (_("Due"), when(data.get("due_at")))]
+    if action == "annotated":  # a correction of a record of this case (web.corrections)
+        return [(_("Field"), data.get("field") or "—"), (_("As recorded"), _value(data.get("original"))),
+                (_("Corrected to"), _value(data.get("corrected"))), (_("Reason"), data.get("reason") or "—")]
     if action in ("task_claimed", "task_unclaimed", "task_assigned"):
         return [(_("From"), data.get("from") or "—"), (_("To"), data.get("to") or "—")]
     if action in ("deadline_breached", "deadline_reached"):
