@@ -66,8 +66,8 @@ def _average(row: Appraisal) -> str:
 
 
 FACTS = (
-    Fact(_l("Tasks completed"), _l("Steps of the company's processes this person completed in the period "
-                                   "(their own appraisals and training not counted)."),
+    Fact(_l("Tasks completed"), _l("Tasks this person completed in the period (steps of appraisals and "
+                                   "training not counted)."),
          lambda r: str(r.tasks_completed)),
     Fact(_l("Deadlines met"), _l("Of the deadlines that were theirs and fell due in the period — handling of "
                                  "requests dispatched to them, response to requests they registered, "
