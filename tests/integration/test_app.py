@@ -16,10 +16,12 @@ def test_health_reports_the_database_and_deployed_processes(client, runner):
     body = response.get_json()
     assert body["status"] == "ok"
     assert [p["key"] for p in body["processes"]] == [
-        "feedback", "improvement_meeting", "rectification", "satisfaction_survey", "service_request",
-        "spot_check", "survey_questionnaire"]
-    assert body["instances"] == {"running": 4, "completed": 2, "cancelled": 0}
-    assert body["open_user_tasks"] == 4
+        "appraisal", "appraisal_round", "feedback", "improvement_meeting", "rectification",
+        "satisfaction_survey", "service_request", "spot_check", "survey_questionnaire", "training_need"]
+    # The six demo requests, last month's appraisal round (done) and its four appraisals,
+    # each waiting for its review.
+    assert body["instances"] == {"running": 8, "completed": 3, "cancelled": 0}
+    assert body["open_user_tasks"] == 8
     assert body["next_timer_due"] is not None
 
 
@@ -40,8 +42,10 @@ def test_demo_load_is_idempotent(runner):
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0, first.output
     assert "SR-DEMO-004: 现场验收 On-site acceptance" in first.output
+    assert "appraisal round 2025-12-01 – 2025-12-31: cs_zhang, sup_zhao, tech_chen, tech_liu" in first.output
     second = runner.invoke(args=["demo", "load"])
     assert "demo requests already present" in second.output
+    assert "appraisal round" not in second.output
 
 
 def test_bpmn_deploy_reports_problems_and_exits_nonzero(runner, tmp_path):
@@ -59,8 +63,9 @@ def test_bpmn_deploy_reports_problems_and_exits_nonzero(runner, tmp_path):
 def test_timers_fire_due_advances_overdue_requests(runner, clock):
     runner.invoke(args=["demo", "load"])
     # Due at once: this Monday's spot check (09:00 Shanghai time has passed), this month's
-    # satisfaction survey (the 1st) and quality meeting (the 5th, 10:00 Shanghai).
-    assert "advanced 3 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
+    # satisfaction survey (the 1st), quality meeting (the 5th, 10:00 Shanghai) and appraisal
+    # round (the 1st: it appraises nobody, the demo's round did last month already).
+    assert "advanced 4 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
     assert "advanced 0 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
     clock.advance(timedelta(hours=2, minutes=1))  # SR-DEMO-001 is an emergency: 2 h
     assert "advanced 1 instance(s)" in runner.invoke(args=["timers", "fire-due"]).output
