@@ -31,15 +31,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from werkzeug.routing import BuildError
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional, ValidationError
 
-from engine import queries
-
-from . import archive_export, authz, corrections, dossier, records, trail, workflow_engine
+from . import archive_export, authz, corrections, records, reviews, workflow_engine
 from .extensions import db
-from .models import Attachment, Role
+from .models import Role
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
 ARCHIVISTS = (Role.MANAGER, Role.QUALITY_REVIEWER, Role.SERVICE_SUPERVISOR)
@@ -89,6 +87,17 @@ class CorrectionForm(FlaskForm):
     corrected = StringField(_l("Corrected value"))
     reason = TextAreaField(_l("Reason for the correction"), validators=[
         InputRequired(message=_l("Say why the record is corrected."))])
+
+
+def href(link: tuple[str, dict] | None) -> str | None:
+    """The address of the page a record lives on; None when that page is not part of this
+    application (a part not installed)."""
+    if link is None:
+        return None
+    try:
+        return url_for(link[0], **link[1])
+    except BuildError:
+        return None
 
 
 def _zone() -> ZoneInfo:
@@ -145,7 +154,8 @@ def index():
     return render_template("archive/index.html", form=form, chosen=chosen, rows=rows, page=page,
                            has_next=len(found) > PAGE_SIZE,
                            counts=corrections.counts(db.session, chosen.kind.name, [r.key for r in rows]),
-                           max_rows=archive_export.MAX_ROWS, max_dossiers=archive_export.MAX_DOSSIERS)
+                           max_rows=archive_export.MAX_ROWS, max_dossiers=archive_export.MAX_DOSSIERS,
+                           href=href)
 
 
 def _refuse(form: ArchiveForm, problem: str):
@@ -181,17 +191,6 @@ def export(fmt: str):
                     headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'})
 
 
-def _dossier(instance_id: str, now: datetime) -> tuple[str, bytes]:
-    engine = workflow_engine()
-    found = trail.case_trail(engine, db.session, instance_id, now)
-    attachments = list(db.session.scalars(select(Attachment).where(Attachment.instance_id == instance_id)
-                                          .order_by(Attachment.uploaded_at, Attachment.filename)))
-    definition_id = found.instance.definition_id
-    return dossier.build(found, elements=queries.definition_elements(db.session, definition_id),
-                         bpmn=engine.definition_resource(definition_id)[1], attachments=attachments,
-                         generated_by=current_user.username, generated_at=now)
-
-
 @bp.get("/dossiers.zip")
 def dossiers():
     """The dossiers of the service requests submitted in the period, one ZIP, with a
@@ -212,7 +211,7 @@ def dossiers():
     now = workflow_engine().clock.now()
     cases = [(r.instance_id, r.display_key) for r in kind.iterate(db.session, chosen.period, None)]
     content = archive_export.dossiers_file(
-        cases, lambda instance_id: _dossier(instance_id, now), period=(chosen.first, chosen.last),
+        cases, lambda instance_id: reviews.dossier_file(instance_id, now), period=(chosen.first, chosen.last),
         generated_by=current_user.username, generated_at=now)
     return send_file(content, mimetype="application/zip", as_attachment=True, max_age=0,
                      download_name=f"dossiers-{chosen.first:%Y%m%d}-{chosen.last:%Y%m%d}.zip")
@@ -269,4 +268,4 @@ def record(record_type: str, key: str):
     return render_template("archive/record.html", record=found, kind=records.TYPES[found.type],
                            form=form if allowed else None, latest=corrections.latest(items),
                            panel=corrections.panel(db.session, current_user, found),
-                           shown=corrections.shown, text_of=corrections.text_of), status
+                           shown=corrections.shown, text_of=corrections.text_of, href=href), status

@@ -326,6 +326,10 @@ def _review_link(instance_id: str | None) -> tuple[str, dict] | None:
     return ("reviews.case", {"instance_id": instance_id}) if instance_id else None
 
 
+def _profile_link(row) -> tuple[str, dict]:
+    return "staff.person", {"username": row.username}
+
+
 def _score_link(row) -> tuple[str, dict]:
     return ("cases.detail" if row.kind == "request" else "feedback.survey"), {"instance_id": row.instance_id}
 
@@ -368,23 +372,23 @@ TYPES: dict[str, RecordType] = {kind.name: kind for kind in (
     ModelType("appraisal", _l("Appraisals"), Appraisal, at="computed_at", author=lambda r: r.reviewer,
               summary=lambda r: f"{r.username} · {r.period_start.isoformat()} – {r.period_end.isoformat()} · "
                                 f"{r.status}" + (f" · {r.score}" if r.score is not None else ""),
-              link=lambda r: _review_link(r.instance_id), subject="username",
+              link=lambda r: ("staff.appraisal", {"instance_id": r.instance_id}), subject="username",
               fixed=("username", "reviewer", "approver", "status")),
     ModelType("sanction", _l("Rewards and penalties"), Sanction, at="recorded_at", author="approved_by",
               summary=lambda r: f"{r.username} · {r.kind} · {r.measure} · {_short(r.reason, 40)}",
-              link=lambda r: _review_link(r.appraisal_id), subject="username", instance=None,
-              fixed=("username", "appraisal_id")),
+              link=lambda r: ("staff.appraisal", {"instance_id": r.appraisal_id}) if r.appraisal_id else
+              _profile_link(r), subject="username", instance=None, fixed=("username", "appraisal_id")),
     ModelType("training_session", _l("Training sessions"), TrainingSession, at="created_at",
-              author="created_by", instance=None,
+              author="created_by", instance=None, link=lambda r: ("training.session", {"session_id": r.id}),
               summary=lambda r: f"{_short(r.topic, 50)} · {r.trainer} · {r.hours:g} h"),
     ModelType("training_attendance", _l("Training attendance"), TrainingAttendance, at="recorded_at",
               author="recorded_by", subject="username", instance=None, fixed=("username",),
+              link=lambda r: ("training.session", {"session_id": r.session_id}),
               summary=lambda r: f"{r.username} · #{r.session_id} · {_mark(r.attended)} · "
                                 f"{_plain(r.assessment_score)} · {_mark(r.passed)}"),
     ModelType("training_need", _l("Training needs"), TrainingNeed, at="raised_at", author="raised_by",
               summary=lambda r: f"{r.username} · {_short(r.topic, 50)} · {r.due.isoformat()}",
-              link=lambda r: _review_link(r.instance_id), subject="username",
-              fixed=("username", "session_id")),
+              link=_profile_link, subject="username", fixed=("username", "session_id")),
     CorrectionType("correction", _l("Corrections"), Correction, at="at", author="author",
                    summary=_correction_summary, instance=None, correctable=False,
                    link=lambda r: ("archive.record", {"record_type": r.record_type, "key": r.record_key})),

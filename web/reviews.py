@@ -172,12 +172,20 @@ def case_dossier(instance_id: str):
 
     :raise 404: no such case.
     """
+    name, content = dossier_file(instance_id, workflow_engine().clock.now())
+    return Response(content, mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def dossier_file(instance_id: str, now) -> tuple[str, bytes]:
+    """A case's dossier, made for the signed-in user: its file name and the ZIP (the
+    archive bundles these too).
+
+    :raise 404: no such case, or a personnel record the user may not see.
+    """
     engine = workflow_engine()
-    now = engine.clock.now()
     found = _trail(instance_id, now)
-    name, content = dossier.build(
+    return dossier.build(
         found, elements=queries.definition_elements(db.session, found.instance.definition_id),
         bpmn=engine.definition_resource(found.instance.definition_id)[1],
         attachments=_attachments(instance_id), generated_by=current_user.username, generated_at=now)
-    return Response(content, mimetype="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -336,6 +336,10 @@ def test_personnel_records_only_for_whom_may_see_staff_record_allows(people, bro
             assert exported_keys == listed
         for other in set(keys) - staff:  # not even by its address
             assert person.get(f"/archive/records/appraisal/{keys[other][0]}").status_code == 404
+    listing = text(browser("mgr_wu").get(f"/archive/?kind=appraisal&{PERIOD}"))
+    assert f'href="/appraisals/{keys["tech_liu"][0]}"' in listing  # where it lives: the appraisal page
+    listing = text(browser("mgr_wu").get(f"/archive/?kind=sanction&{PERIOD}"))
+    assert 'href="/staff/tech_liu"' in listing  # no appraisal behind it: the person's profile
     # A technician has no archive: not another's appraisal, nor their own here.
     tech = browser("tech_chen")
     assert tech.get(f"/archive/records/appraisal/{keys['tech_liu'][0]}").status_code == 403
