@@ -82,11 +82,14 @@ class Transaction:
     session (the application writes its own rows through it), the engine's time, and
     ``deliver(name, *, instance_id=None, business_key=None, variables=None)``, which gives
     message ``name`` to the one instance waiting for it in the same transaction
-    (:raise MessageNotCorrelated: none or several wait; nothing was changed)."""
+    (:raise MessageNotCorrelated: none or several wait; nothing was changed), and
+    ``annotate(data, *, instance_id=None)``, which appends an ``annotated`` audit entry about
+    the caller's records (a correction, A-2), as :meth:`WorkflowEngine.record_annotation` does."""
 
     session: Session
     now: datetime
     deliver: Callable[..., Correlation]
+    annotate: Callable[..., None]
 
 
 _Result = TypeVar("_Result")
@@ -300,7 +303,10 @@ class ExternalWork:
                     raise MessageNotCorrelated(f"{len(waiting)} executions wait for the message '{name}'")
                 return self._deliver(session, waiting[0], name, values, user, now)
 
-            return work(Transaction(session, now, deliver))
+            def annotate(data: Mapping[str, Any], *, instance_id: str | None = None) -> None:
+                session.add(audit(now, AuditAction.ANNOTATED, user, instance_id, data=dict(data)))
+
+            return work(Transaction(session, now, deliver, annotate))
 
     def _deliver(self, session, sub: MessageSubscription, name, values, user, now) -> Correlation:
         instance = self._running_instance(session, sub.instance_id)

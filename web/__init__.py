@@ -40,12 +40,13 @@ def default_config(instance_path: str) -> dict:
 def init_app(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", app.config["DATABASE_URL"])
     db.init_app(app)
-    from . import appraisal, quality
+    from . import appraisal, quality, training
 
     with app.app_context():
         sa_engine = prepare_engine(db.engine)
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"),
-                                                services={**quality.SERVICES, **appraisal.SERVICES})
+                                                services={**quality.SERVICES, **training.SERVICES,
+                                                          **appraisal.SERVICES})
 
     from . import (
         admin,
@@ -76,7 +77,8 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,
-                      dashboard.bp, feedback.bp, reviews.bp, audit.bp, deploy.bp, archive.bp):
+                      dashboard.bp, feedback.bp, reviews.bp, audit.bp, deploy.bp, archive.bp,
+                      training.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(staff.bp)  # staff profiles, appraisals, rewards and penalties
     app.register_blueprint(rest.bp)  # the Camunda 7 REST API under /engine-rest

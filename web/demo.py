@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from engine import WorkflowEngine
 
-from . import service_requests
+from . import demo_training, service_requests
 from .extensions import db
 from .models import Role, User
 
@@ -71,6 +71,7 @@ def load(engine: WorkflowEngine, bpmn_dir: Path, *, history: bool = False) -> It
     for definition in deployment.definitions:
         yield f"{definition.key}: version {definition.version}"
     yield from _users(engine)
+    yield from demo_training.load(engine)
     if engine.find_instances(process_key=PROCESS, limit=1):
         yield "demo requests already present"
         yield from _appraisal_round(engine)

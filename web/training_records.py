@@ -339,43 +339,62 @@ def record_results(tx: Transaction, session_id: int, entries: Mapping[str, Resul
     rows = {a.username: a for a in training.attendance}
     current = session_results(tx.session, training)
     errors: dict[str, list[str]] = {}
-    recorded, corrected = [], []
+    planned = []
     for username, entry in sorted(entries.items()):
-        row = rows.get(username)
-        if row is None:
+        if username not in rows:
             errors[f"{username}__attended"] = ["is not invited to this session"]
             continue
-        before = current[username]
-        new = entry.values()
-        if not before.recorded and entry.blank:
-            continue  # not recorded yet, and nothing entered
-        changed = [n for n in RESULT_FIELDS if new[n] != getattr(before, n)] if before.recorded else []
-        if before.recorded and not changed:
-            continue
-        problems = result_problems(new)
-        if changed and not (entry.reason or "").strip():
-            problems["reason"] = ["is required to change a recorded result"]
+        changed, problems = _changes(current[username], entry)
         errors.update({f"{username}__{name}": messages for name, messages in problems.items()})
-        if problems:
-            continue
+        if changed:
+            planned.append((username, entry, changed))
+    if errors:
+        raise InvalidTaskData(errors)
+    recorded, corrected = [], []
+    for username, entry, changed in planned:
+        before, new = current[username], entry.values()
         if before.recorded:
-            tx.session.add_all(Correction(
-                record_type=RECORD_TYPE, record_key=_key(session_id, username), field=name,
-                original=_text(getattr(before, name)), corrected=_text(new[name]),
-                reason=entry.reason.strip(), author=by, at=tx.now) for name in changed)
+            for name in changed:
+                _correct(tx, _key(session_id, username), username, name, getattr(before, name), new[name],
+                         entry.reason.strip(), by)
             corrected.extend((username, name) for name in changed)
         else:
+            row = rows[username]
             for name, value in new.items():
                 setattr(row, name, value)
             row.recorded_by, row.recorded_at = by, tx.now
             recorded.append(username)
-    if errors:
-        raise InvalidTaskData(errors)
     tx.session.flush()
     done = {u for u, r in session_results(tx.session, training).items() if r.completed}
-    touched = set(recorded) | {u for u, _ in corrected}
-    closed = close_needs(tx, training, done & touched)
+    closed = close_needs(tx, training, done & {u for u, _, _ in planned})
     return Recorded(tuple(recorded), tuple(corrected), closed)
+
+
+def _changes(before: Result, entry: ResultInput) -> tuple[list[str], dict[str, list[str]]]:
+    """The fields recording ``entry`` over ``before`` would set or correct (none: nothing to
+    do), and what is wrong with it."""
+    new = entry.values()
+    if not before.recorded:
+        return ([], {}) if entry.blank else (list(RESULT_FIELDS), result_problems(new))
+    changed = [name for name in RESULT_FIELDS if new[name] != getattr(before, name)]
+    if not changed:
+        return [], {}
+    problems = result_problems(new)
+    if not (entry.reason or "").strip():
+        problems["reason"] = ["is required to change a recorded result"]
+    return changed, problems
+
+
+def _correct(tx: Transaction, key: str, username: str, name: str, original, corrected, reason: str,
+             by: str) -> None:
+    """One correction (the record keeps its value) and its ``annotated`` audit entry."""
+    row = Correction(record_type=RECORD_TYPE, record_key=key, subject=username, field=name,
+                     original=_text(original), corrected=_text(corrected), reason=reason, author=by,
+                     at=tx.now)
+    tx.session.add(row)
+    tx.session.flush()
+    tx.annotate({"record_type": RECORD_TYPE, "record_key": key, "field": name, "original": row.original,
+                 "corrected": row.corrected, "reason": reason, "correction_id": row.id})
 
 
 def close_needs(tx: Transaction, training: TrainingSession, usernames: set[str]) -> tuple[int, ...]:
@@ -493,6 +512,19 @@ def record_need(call: ServiceCall) -> dict:
     return {"training_need": need.id}
 
 
+def close_need(call: ServiceCall) -> dict:
+    """``propflow.training.close_need``, after ``TrainingCompleted`` arrived: the need is closed.
+    Recording the passed result closed it already in the same transaction; a message sent
+    another way (the REST API) closes it here, with the session the message names."""
+    need = call.session.get(TrainingNeed, int(call.variables["training_need"]))
+    if need is not None and need.completed_at is None:
+        need.completed_at = call.now
+        session_id = call.variables.get("training_session")
+        if isinstance(session_id, int) and call.session.get(TrainingSession, session_id) is not None:
+            need.session_id = session_id
+    return {}
+
+
 def _pending_need(call: ServiceCall) -> TrainingNeed | None:
     """The need ``require_training`` recorded and is starting this instance for."""
     key = call.business_key or ""
@@ -505,4 +537,5 @@ def _pending_need(call: ServiceCall) -> TrainingNeed | None:
 SERVICES = {
     "propflow.training.require": require_training,
     "propflow.training.record_need": record_need,
+    "propflow.training.close_need": close_need,
 }

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import AuditAction, InstanceStatus, InvalidTaskData, WorkflowEngine
-from engine.models import ProcessInstance
+from engine.models import AuditEvent, ProcessInstance
 from tests.conftest import FIXTURES, read_files
 from tests.drivers import CaseDriver
-from web.models import Correction, Role, TrainingNeed, User
+from web.models import Correction, Role, TrainingAttendance, TrainingNeed, User
 from web.training_records import SERVICES, ResultInput, plan_session, record_results
 
 FILES = {**read_files("training_need.bpmn"),
@@ -150,9 +150,15 @@ def test_a_failed_assessment_keeps_the_need_open_until_a_correction_passes_it(ca
     assert case.instance.status == InstanceStatus.COMPLETED
     with Session(case.sa_engine) as session:
         rows = session.scalars(select(Correction).order_by(Correction.id)).all()
-    assert [(c.record_key, c.field, c.original, c.corrected, c.author) for c in rows] == [
-        (f"{session_id}:tech_chen", "assessment_score", "52", "75", "mgr_wu"),
-        (f"{session_id}:tech_chen", "passed", "false", "true", "mgr_wu")]
+        notes = session.scalars(select(AuditEvent).where(AuditEvent.action == AuditAction.ANNOTATED)
+                                .order_by(AuditEvent.id)).all()
+        kept = session.get(TrainingAttendance, (session_id, "tech_chen"))
+        assert (kept.assessment_score, kept.passed, kept.recorded_by) == (52, False, "sup_zhao")
+    assert [(c.record_key, c.subject, c.field, c.original, c.corrected, c.author) for c in rows] == [
+        (f"{session_id}:tech_chen", "tech_chen", "assessment_score", "52", "75", "mgr_wu"),
+        (f"{session_id}:tech_chen", "tech_chen", "passed", "false", "true", "mgr_wu")]
+    assert [(n.actor, n.data["correction_id"], n.data["reason"]) for n in notes] == [
+        ("mgr_wu", row.id, "复核试卷 Paper re-marked") for row in rows]
 
 
 def test_a_hand_started_need_refuses_unknown_or_inactive_staff_and_past_dates(case):
@@ -218,3 +224,15 @@ def test_the_result_and_the_message_commit_together_or_not_at_all(case):
     done = case.record(session_id, {"tech_chen": PASSED})  # still waiting: the message still lands
     assert done.closed_needs == (need.id,)
     assert case.instance.status == InstanceStatus.COMPLETED
+
+
+def test_a_message_sent_another_way_still_closes_the_need(case, clock):
+    case.start()
+    [need] = case.needs()
+    session_id = case.plan([])
+    clock.advance(hours=3)
+    case.engine.correlate_message("TrainingCompleted", business_key="training_need-1",
+                                  variables={"training_session": session_id}, user="integration")
+    [need] = case.needs()
+    assert (need.completed_at, need.session_id) == (clock.now(), session_id)
+    assert case.instance.end_event_id == "EndEvent_Trained"
