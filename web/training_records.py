@@ -365,9 +365,10 @@ def record_results(tx: Transaction, session_id: int, entries: Mapping[str, Resul
             row.recorded_by, row.recorded_at = by, tx.now
             recorded.append(username)
     tx.session.flush()
+    # Everyone who passed, not only those just recorded: a pass corrected elsewhere (the
+    # archive's correction page) closes its need the next time results are saved here.
     done = {u for u, r in session_results(tx.session, training).items() if r.completed}
-    closed = close_needs(tx, training, done & {u for u, _, _ in planned})
-    return Recorded(tuple(recorded), tuple(corrected), closed)
+    return Recorded(tuple(recorded), tuple(corrected), close_needs(tx, training, done))
 
 
 def _changes(before: Result, entry: ResultInput) -> tuple[list[str], dict[str, list[str]]]:

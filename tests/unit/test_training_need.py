@@ -236,3 +236,19 @@ def test_a_message_sent_another_way_still_closes_the_need(case, clock):
     [need] = case.needs()
     assert (need.completed_at, need.session_id) == (clock.now(), session_id)
     assert case.instance.end_event_id == "EndEvent_Trained"
+
+
+def test_a_pass_corrected_elsewhere_closes_the_need_when_results_are_next_saved(case, clock):
+    case.start()
+    [need] = case.needs()
+    session_id = case.plan([need.id])
+    case.record(session_id, {"tech_chen": ResultInput(attended=True, assessment_score=40, passed=False)})
+    with Session(case.sa_engine) as session:  # as the archive's correction page writes one
+        session.add(Correction(record_type="training_attendance", record_key=f"{session_id}:tech_chen",
+                               subject="tech_chen", field="passed", original="false", corrected="true",
+                               reason="re-marked", author="mgr_wu", at=clock.now()))
+        session.commit()
+    assert case.instance.status == InstanceStatus.RUNNING
+    done = case.record(session_id, {})
+    assert (done.recorded, done.corrected, done.closed_needs) == ((), (), (need.id,))
+    assert case.instance.status == InstanceStatus.COMPLETED
