@@ -78,7 +78,13 @@ class Person:
 
     def shot(self, name: str) -> None:
         self.shots.mkdir(parents=True, exist_ok=True)
+        # A full-page screenshot leaves a scrolled page at another scroll position than the
+        # one Chromium's compositor restores at the next mouse event: a click right after it
+        # would press the button at one place and release it at another (no click). Put the
+        # page back where it was.
+        where = self.page.evaluate("[window.scrollX, window.scrollY]")
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+        self.page.evaluate("([x, y]) => window.scrollTo(x, y)", where)
 
     def close(self) -> None:
         self.context.close()
