@@ -33,11 +33,12 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.routing import BuildError
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Optional, ValidationError
+from wtforms.validators import InputRequired, Optional
 
 from . import archive_export, authz, corrections, records, reviews, workflow_engine
 from .extensions import db
 from .models import Role
+from .query_forms import QueryForm
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
 ARCHIVISTS = (Role.MANAGER, Role.QUALITY_REVIEWER, Role.SERVICE_SUPERVISOR)
@@ -64,22 +65,12 @@ class Chosen:
         return {"kind": self.kind.name, "first": self.first.isoformat(), "last": self.last.isoformat()}
 
 
-class ArchiveForm(FlaskForm):
-    """Read from the query string: no CSRF token for pages that change nothing."""
-
-    class Meta:
-        csrf = False
+class ArchiveForm(QueryForm):
+    max_days = MAX_DAYS
 
     kind = SelectField(_l("Records"), validators=[Optional()])
     first = DateField(_l("From"), validators=[Optional()])
     last = DateField(_l("To"), validators=[Optional()])
-
-    def validate_last(self, field) -> None:
-        if self.first.data and field.data:
-            if field.data < self.first.data:
-                raise ValidationError(_("The end of the period is before its start."))
-            if (field.data - self.first.data).days >= MAX_DAYS:
-                raise ValidationError(_("A period is at most %(n)d days.", n=MAX_DAYS))
 
 
 class CorrectionForm(FlaskForm):

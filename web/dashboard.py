@@ -12,16 +12,16 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from openpyxl import Workbook
 from sqlalchemy import select
 from wtforms import DateField, SelectField
-from wtforms.validators import Optional, ValidationError
+from wtforms.validators import Optional
 
 from . import analytics, workflow_engine
 from .authz import roles_required
 from .extensions import db
 from .models import Role, ServiceCase, User, UserRole
+from .query_forms import QueryForm
 from .service_requests import CHANNELS, SERVICE_TYPES
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -32,11 +32,8 @@ FEEDBACK_LABELS = {"complaint": _l("Complaint"), "suggestion": _l("Suggestion"),
 DEADLINE_LABELS = {"response": _l("Response (24 h)"), "handling": _l("Handling")}
 
 
-class PeriodForm(FlaskForm):
-    """Read from the query string: no CSRF token for a page that changes nothing."""
-
-    class Meta:
-        csrf = False
+class PeriodForm(QueryForm):
+    max_days = analytics.MAX_DAYS
 
     first = DateField(_l("From"), validators=[Optional()])
     last = DateField(_l("To"), validators=[Optional()])
@@ -44,13 +41,6 @@ class PeriodForm(FlaskForm):
     building = SelectField(_l("Building"), validators=[Optional()])
     technician = SelectField(_l("Technician"), validators=[Optional()])
     channel = SelectField(_l("Channel"), validators=[Optional()])
-
-    def validate_last(self, field) -> None:
-        if self.first.data and field.data:
-            if field.data < self.first.data:
-                raise ValidationError(_("The end of the period is before its start."))
-            if (field.data - self.first.data).days >= analytics.MAX_DAYS:
-                raise ValidationError(_("A period is at most %(n)d days.", n=analytics.MAX_DAYS))
 
 
 def _zone() -> ZoneInfo:

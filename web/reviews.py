@@ -10,10 +10,9 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import Length, Optional
 
 from engine import InstanceStatus, queries
 
@@ -21,6 +20,7 @@ from . import authz, case_search, dossier, trail, workflow_engine
 from .authz import roles_required
 from .extensions import db
 from .models import Attachment, Role
+from .query_forms import QueryForm
 
 bp = Blueprint("reviews", __name__, url_prefix="/review")
 REVIEWERS = (Role.QUALITY_REVIEWER, Role.PROCESS_OWNER, Role.MANAGER, Role.ADMIN, Role.SERVICE_SUPERVISOR)
@@ -86,11 +86,7 @@ def diagram(definition_id: str):
         "Cache-Control": "private, max-age=0"})
 
 
-class SearchForm(FlaskForm):
-    """Read from the query string: no CSRF token for a search."""
-
-    class Meta:
-        csrf = False
+class SearchForm(QueryForm):
 
     key = StringField(_l("Business key"), validators=[Optional(), Length(max=255)])
     match = SelectField(_l("Match"), choices=[SelectChoice("prefix", _l("Begins with")),
@@ -102,10 +98,6 @@ class SearchForm(FlaskForm):
     first = DateField(_l("Started from"), validators=[Optional()])
     last = DateField(_l("Started until"), validators=[Optional()])
     breached = BooleanField(_l("Missed a deadline"))
-
-    def validate_last(self, field) -> None:
-        if self.first.data and field.data and field.data < self.first.data:
-            raise ValidationError(_("The end of the period is before its start."))
 
 
 def _search_form() -> SearchForm:

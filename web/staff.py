@@ -21,10 +21,9 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import and_, func, select
 from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import Length, Optional
 
 from engine import InstanceNotFound, TaskView
 from engine.models import ProcessInstance
@@ -34,6 +33,7 @@ from .admin import ROLE_LABELS
 from .authz import roles_required, staff_required
 from .extensions import db
 from .models import STAFF_ROLES, Appraisal, Role, Sanction, TrainingNeed, User, UserRole
+from .query_forms import QueryForm
 
 bp = Blueprint("staff", __name__)
 PAGE_SIZE = 100
@@ -233,11 +233,7 @@ def staff_lines(viewer: User, *, role: str | None = None, inactive: bool = False
 
 # --- views: people ---------------------------------------------------------------------------
 
-class StaffFilter(FlaskForm):
-    """Read from the query string: no CSRF token for a page that changes nothing."""
-
-    class Meta:
-        csrf = False
+class StaffFilter(QueryForm):
 
     role = SelectField(_l("Role"), validators=[Optional()])
     inactive = BooleanField(_l("Show deactivated accounts"))
@@ -287,11 +283,7 @@ def _zone() -> ZoneInfo:
 
 # --- views: appraisals -----------------------------------------------------------------------
 
-class AppraisalFilter(FlaskForm):
-    """Read from the query string: no CSRF token for a page that changes nothing."""
-
-    class Meta:
-        csrf = False
+class AppraisalFilter(QueryForm):
 
     period = SelectField(_l("Period"), validators=[Optional()])
     status = SelectField(_l("Status"), validators=[Optional()])
@@ -398,19 +390,13 @@ def _task_link(task: TaskView) -> str | None:
 
 # --- views: rewards and penalties ------------------------------------------------------------
 
-class SanctionFilter(FlaskForm):
-    class Meta:
-        csrf = False
+class SanctionFilter(QueryForm):
 
     first = DateField(_l("Recorded from"), validators=[Optional()])
     last = DateField(_l("Recorded until"), validators=[Optional()])
     kind = SelectField(_l("Kind"), validators=[Optional()])
     measure = SelectField(_l("Measure"), validators=[Optional()])
     person = StringField(_l("Username"), validators=[Optional(), Length(max=64)])
-
-    def validate_last(self, field) -> None:
-        if self.first.data and field.data and field.data < self.first.data:
-            raise ValidationError(_("The end of the period is before its start."))
 
 
 def _sanction_filter() -> SanctionFilter:

@@ -24,7 +24,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from engine import InvalidTaskData
@@ -33,6 +33,7 @@ from . import authz, workflow_engine
 from .authz import roles_required, staff_required
 from .extensions import db
 from .models import Role, TrainingSession, User
+from .query_forms import QueryForm
 from .service_requests import SERVICE_TYPES
 from .training_records import (
     COMMENT_MAX,
@@ -86,21 +87,13 @@ def _skills() -> list[SelectChoice]:
 
 # --- forms ------------------------------------------------------------------------------------
 
-class FilterForm(FlaskForm):
-    """Read from the query string: no CSRF token for a page that changes nothing."""
-
-    class Meta:
-        csrf = False
+class FilterForm(QueryForm):
 
     first = DateField(_l("From"), validators=[Optional()])
     last = DateField(_l("To"), validators=[Optional()])
     topic = StringField(_l("Topic"), validators=[Optional(), Length(max=200)])
     skill = SelectField(_l("Skill"), validators=[Optional()],
                         choices=[SelectChoice("", _l("All")), *_skills()])
-
-    def validate_last(self, field) -> None:
-        if self.first.data and field.data and field.data < self.first.data:
-            raise ValidationError(_("The end of the period is before its start."))
 
 
 class SessionForm(FlaskForm):
