@@ -17,7 +17,7 @@ from sqlalchemy import select
 from engine import FormDefinition, InstanceNotFound, InstanceView, InvalidTaskData
 from forms import apply_engine_errors, build_form_class, form_data
 
-from . import authz, owner_tasks, workflow_engine
+from . import authz, corrections, owner_tasks, workflow_engine
 from .authz import roles_required
 from .extensions import db
 from .models import FeedbackItem, Role
@@ -132,7 +132,8 @@ def _history(instance: InstanceView) -> list:
 def detail(instance_id: str):
     """The feedback, its reply, and the owner's verdict on the reply when it is asked for."""
     return _owner_page(instance_id, PROCESS, "feedback/detail.html", lambda instance: {
-        "item": instance, "status": describe(instance), "history": _history(instance)})
+        "item": instance, "status": describe(instance), "history": _history(instance),
+        "corrections": corrections.panel_for(db.session, current_user, "feedback", instance.id)})
 
 
 @bp.route("/survey/<instance_id>", methods=["GET", "POST"])

@@ -28,7 +28,7 @@ from wtforms.validators import Length, Optional
 from engine import InstanceNotFound, TaskView
 from engine.models import ProcessInstance
 
-from . import authz, reviews, service_requests, training_records, workflow_engine
+from . import authz, corrections, reviews, service_requests, training_records, workflow_engine
 from .admin import ROLE_LABELS
 from .authz import roles_required, staff_required
 from .extensions import db
@@ -375,10 +375,12 @@ def appraisal(instance_id: str):
     sanctions = db.session.scalars(select(Sanction).where(Sanction.appraisal_id == instance_id)
                                    .order_by(Sanction.id)).all()
     lines = instance.variables.get("evidence_lines")
+    panels = [corrections.panel_for(db.session, current_user, "appraisal", row.instance_id),
+              *(corrections.panel_for(db.session, current_user, "sanction", str(s.id)) for s in sanctions)]
     return render_template(
         "staff/appraisal.html", row=row, subject=_user(row.username), instance=instance,
         evidence=links.evidence(lines if isinstance(lines, str) else None),
-        sanctions=_sanction_lines(sanctions, links),
+        sanctions=_sanction_lines(sanctions, links), corrections=panels,
         open_tasks=[(t, _task_link(t)) for t in instance.open_tasks], **_labels())
 
 

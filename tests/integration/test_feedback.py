@@ -92,6 +92,19 @@ def test_an_owner_complaint_is_classified_answered_and_judged(app, demo, browser
     assert item.reply == "已更换导轨 The rail has been replaced"
 
 
+def test_a_correction_of_the_feedback_record_shows_on_its_page(app, demo, browser):
+    case = give_feedback(browser("owner_wang"))
+    [item] = rows(app, FeedbackItem)
+    record = f"/archive/records/feedback/{item.instance_id}"
+    supervisor = browser("sup_zhao")
+    assert supervisor.post(record, {"field": "building", "corrected": "5", "reason": "登记错 Wrong block"},
+                           page=record).status_code == 303
+    assert rows(app, FeedbackItem)[0].building == item.building  # the record keeps what was recorded
+    for person in ("sup_zhao", "owner_wang"):
+        panel = text(browser(person).get(case)).split('data-testid="corrections"')[1].split("</section>")[0]
+        assert 'class="corrected">5<' in panel and "Wrong block" in panel
+
+
 def test_owners_see_only_their_own_feedback(app, demo, browser):
     case = give_feedback(browser("owner_wang"))
     neighbour = browser("owner_li")

@@ -522,6 +522,16 @@ def test_the_real_appraisal_diagram_through_the_pages(app, demo, clock, browser,
         f"/tasks/{task_id(app, tech, 'Task_Approve')}"]
     assert browser("tech_chen").get(f"/appraisals/{tech}").status_code == 404
     assert browser("sup_zhao").get(f"/appraisals/{sup}").status_code == 404
+    # A correction annotated in the archive shows on the appraisal's page, beside the original.
+    record = f"/archive/records/appraisal/{tech}"
+    fixed = browser("mgr_wu").post(record, {"field": "assessment", "corrected": "复核后 After review",
+                                             "reason": "笔误 Typo"}, page=record)
+    assert fixed.status_code == 303
+    for viewer in ("mgr_wu", "tech_he"):
+        [panel] = page(browser(viewer).get(f"/appraisals/{tech}")).xpath(
+            f'//section[@data-testid="corrections"][@data-record="appraisal:{tech}"]')
+        assert texts(panel, './/td[@class="corrected"]') == ["复核后 After review"]
+        assert "笔误 Typo" in panel.text_content()
 
 
 def test_a_starter_who_may_not_see_the_record_gets_no_variables_back(records, rest, app):
