@@ -299,9 +299,9 @@ def test_the_appraisals_by_period_and_one_appraisal(records, browser, app):
     assert [r[1] for r in rows("mgr_wu", "?status=reviewing&person=sup_qian")] == ["sup_qian"]
     assert browser("mgr_wu").get("/appraisals?status=lost").status_code == 422
     # One appraisal: its figures, and the step open now, linked for whom may do it.
-    supervisor = page(browser("sup_zhao").get(f"/appraisals/{records.dec}"))
-    assert texts(supervisor, marked("fact-value")) == ["20", "4 of 5", "4.33 from 3 ratings", "1 of 2", "1",
-                                                       "0", "1"]
+    supervisor = page(browser("sup_zhao").get(f"/appraisals/{records.dec}"))  # reads Chinese
+    assert texts(supervisor, marked("fact-value")) == ["20", "5 项中 4 项", "平均 4.33 分（共 3 个评分）",
+                                                       "2 项中 1 项", "1", "0", "1"]
     review = task_id(app, records.dec, "Task_Review")
     assert supervisor.xpath(marked("task-link") + "/@href") == [f"/tasks/{review}"]
     own = page(browser("tech_he").get(f"/appraisals/{records.dec}"))
