@@ -139,7 +139,7 @@ def test_every_flow_node_lane_and_flow_is_drawn_as_a_findable_group(path):
     root = parse(render_svg(path.read_bytes()))
     expected = [el for el in definitions.find(f"{BPMN}process").iter(f"{BPMN}*") if is_flow_element(el)]
     expected += list(definitions.iter(f"{BPMN}participant"))
-    assert len(expected) > 10
+    assert len(expected) >= 5  # at least a start, a step, an end and the flows between them
     for element in expected:
         assert element.get("id") in with_di, f"{path.name}: {element.get('id')} has no DI"
         drawn = group(root, element.get("id"))
@@ -152,7 +152,7 @@ def test_every_name_is_shown_in_full(path):
     root = parse(render_svg(path.read_bytes()))
     named = [el for el in definitions.iter(f"{BPMN}*")
              if el.get("name") and el.get("id") in with_di]
-    assert len(named) > 5
+    assert len(named) >= 3  # at least the start, a step and the end are named
     for element in named:
         shown = shown_text(root, element.get("id"))
         assert squeezed(shown) == squeezed(element.get("name")), element.get("id")
