@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app app
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+SERVE_PORT ?= 8000
 
-.PHONY: install run test test-pg bench lint clean
+.PHONY: install run serve test test-pg bench lint clean
 
 # Compiled message catalogues are build products, made from the committed .po files.
 PO     := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
@@ -38,6 +39,12 @@ run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo load --history
 	HOST=$(HOST) PORT=$(PORT) FLASK="$(FLASK)" scripts/run.sh
+
+## serve: production serving (gunicorn web workers + timer workers) on DATABASE_URL, no demo
+## data; needs PROPFLOW_SECRET_KEY; WEB_WORKERS and TIMER_WORKERS may be set
+serve: install
+	$(FLASK) db upgrade
+	BIN=$(BIN) HOST=$(HOST) PORT=$(SERVE_PORT) scripts/serve.sh
 
 ## test: the whole suite (also on PostgreSQL when PROPFLOW_TEST_PG_URL is set, as CI does)
 test: install
