@@ -54,10 +54,31 @@ def _postgres_url():
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template, tmp_path_factory) -> Path:
+    """The demo data loaded once, on the clock every test starts from; a test that asks for
+    the demo on SQLite starts from a copy (PostgreSQL tests load it themselves)."""
+    from app import create_app
+    from web.extensions import db
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    shutil.copy(sqlite_template, path)
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "CLOCK": ManualClock(),
+                      "UPLOAD_FOLDER": str(path.parent / "uploads"), "SECRET_KEY": "test"})
+    result = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        db.engine.dispose()
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, sqlite_template, tmp_path):
     if request.param == "sqlite":
-        yield _sqlite_url(sqlite_template, tmp_path)
+        demo = "demo" in request.fixturenames
+        template = request.getfixturevalue("sqlite_demo_template") if demo else sqlite_template
+        request.node.demo_preloaded = demo
+        yield _sqlite_url(template, tmp_path)
         return
     if not PG_URL:
         pytest.skip("PostgreSQL not configured (PROPFLOW_TEST_PG_URL); `make test-pg` runs it")

@@ -32,7 +32,10 @@ def runner(app):
 
 
 @pytest.fixture
-def demo(runner):
+def demo(request, runner):
+    """The demo data: on SQLite the database was copied with it (``sqlite_demo_template``)."""
+    if getattr(request.node, "demo_preloaded", False):
+        return
     result = runner.invoke(args=["demo", "load"])
     assert result.exit_code == 0, result.output
 
