@@ -10,7 +10,6 @@ read; the Excel file and the ZIP are written to a temporary file that spills to 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -26,7 +25,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy.orm import Session
 
-from . import corrections
+from . import corrections, spreadsheet_csv
 from .models import Correction
 from .records import Period, Record, RecordType, Visible
 
@@ -91,10 +90,10 @@ def row(kind: RecordType, record: Record, fixes: list[Correction], zone: ZoneInf
 def csv_lines(kind: RecordType, rows: Iterable[tuple[Record, list[Correction]]], zone: ZoneInfo,
               ) -> Iterator[bytes]:
     """The CSV, a few hundred rows per chunk, UTF-8 with a BOM so spreadsheet programs read
-    Chinese correctly. Values are written as recorded (a CSV has no cell types: open the
-    Excel download rather than a CSV with untrusted text in a spreadsheet)."""
+    Chinese correctly. Values are written as recorded, except that text a spreadsheet would
+    run as a formula gets a leading apostrophe (``spreadsheet_csv``)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = spreadsheet_csv.Writer(out)
     writer.writerow(header(kind))
     yield "\ufeff".encode() + _drain(out)
     for n, (record, fixes) in enumerate(rows, start=1):

@@ -3,7 +3,6 @@ targets, charts with their tables, and the same tables as CSV or Excel."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional
 
-from . import analytics, workflow_engine
+from . import analytics, spreadsheet_csv, workflow_engine
 from .authz import roles_required
 from .extensions import db
 from .models import Role, ServiceCase, User, UserRole
@@ -179,7 +178,7 @@ def _charts(found: analytics.Report) -> dict:
 
 def _csv(table: Table) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = spreadsheet_csv.Writer(out)
     writer.writerow(table.header)
     writer.writerows(["" if cell is None else cell for cell in row] for row in table.rows)
     return out.getvalue()

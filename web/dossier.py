@@ -8,7 +8,6 @@ later without this application.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -18,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from . import spreadsheet_csv
 from .diagram_svg import render_svg
 from .models import Attachment
 from .trail import CaseTrail, Step, submitted_fields
@@ -38,7 +38,7 @@ def _json(value: Any) -> bytes:
 
 def _csv(header: list[str], rows: Iterable[list]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = spreadsheet_csv.Writer(out)
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue().encode("utf-8-sig")  # the BOM makes spreadsheet programs read UTF-8

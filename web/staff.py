@@ -9,7 +9,6 @@ Owners get 403 on every page, whatever the username, so they cannot learn who ex
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 from collections.abc import Callable, Iterable
@@ -28,7 +27,15 @@ from wtforms.validators import Length, Optional
 from engine import InstanceNotFound, TaskView
 from engine.models import ProcessInstance
 
-from . import authz, corrections, reviews, service_requests, training_records, workflow_engine
+from . import (
+    authz,
+    corrections,
+    reviews,
+    service_requests,
+    spreadsheet_csv,
+    training_records,
+    workflow_engine,
+)
 from .admin import ROLE_LABELS
 from .authz import roles_required, staff_required
 from .extensions import db
@@ -449,7 +456,7 @@ def sanctions_csv():
         abort(422)
     zone = _zone()
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = spreadsheet_csv.Writer(out)
     writer.writerow([_("Recorded at"), _("Username"), _("Name"), _("Kind"), _("Measure"), _("Reason"),
                      _("Evidence"), _("Appraisal"), _("Proposed by"), _("Approved by")])
     for line in sanction_lines(form):

@@ -383,7 +383,8 @@ def test_csv_has_every_column_author_time_and_the_corrections_beside_the_origina
     assert (row["archive_type"], row["archive_key"], row["archive_author"], row["archive_time"]) == (
         "feedback", inside, "cs_zhang", "2026-03-05T09:30:00+08:00")
     assert row["category"] == "complaint"  # as recorded
-    assert row["subject"] == "=HYPERLINK(\"http://evil\")" and row["channel"] == "phone"
+    # Shown as text, never run as a formula, by a spreadsheet program.
+    assert row["subject"] == "'=HYPERLINK(\"http://evil\")" and row["channel"] == "phone"
     assert row["received_by"] == "cs_zhang" and row["received_at"] == "2026-03-05T09:30:00+08:00"
     assert set(row) >= {c.name for c in FeedbackItem.__table__.columns}
     fix_id = in_app(people, lambda: db.session.scalar(select(Correction.id)
