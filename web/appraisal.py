@@ -35,6 +35,7 @@ from engine.models import AuditEvent, Deadline, ProcessInstance
 
 from . import analytics
 from .authz import PERSONNEL_PROCESSES
+from .i18n import company_zone
 from .models import (
     Appraisal,
     FeedbackItem,
@@ -47,7 +48,7 @@ from .models import (
     User,
     UserRole,
 )
-from .quality import _now, _previous_month, _zone
+from .quality import _now, _previous_month, active_staff
 
 IN_SCOPE = (Role.TECHNICIAN, Role.CUSTOMER_SERVICE, Role.SERVICE_SUPERVISOR)
 REWARDS = ("commendation", "bonus")
@@ -230,7 +231,7 @@ def start_round(call: ServiceCall) -> dict:
 
 def _round_period(call: ServiceCall) -> tuple[date, date]:
     given = {name: _as_date(call.variables.get(name)) for name in ("period_start", "period_end")}
-    today = _now(call).astimezone(_zone()).date()
+    today = _now(call).astimezone(company_zone()).date()
     if not any(given.values()):
         return _previous_month(today)
     errors = {name: ["is required when the other end of the period is given"]
@@ -262,12 +263,12 @@ def compute_facts(call: ServiceCall) -> dict:
     :raise InvalidTaskData: on ``staff`` for an unknown or inactive account, or one already
         appraised for a period starting that day.
     """
-    staff = _appraised(call)
+    staff = active_staff(call.session, call.variables.get("staff"), "staff")
     first, last = _as_date(call.variables["period_start"]), _as_date(call.variables["period_end"])
     if call.session.scalar(select(Appraisal.instance_id).where(
             Appraisal.username == staff.username, Appraisal.period_start == first)) is not None:
         raise InvalidTaskData({"staff": [f"already has an appraisal for the period starting {first}"]})
-    period = analytics.Period(first, last, _zone())
+    period = analytics.Period(first, last, company_zone())
     found = facts(call.session, staff.username, period)
     lines = evidence(call.session, staff.username, period)
     supervisor = staff.has_role(Role.SERVICE_SUPERVISOR)
@@ -288,13 +289,6 @@ def compute_facts(call: ServiceCall) -> dict:
             "staff_name": staff.display_name, "reviewer_group": reviewer_group, "reviewers": list(reviewers),
             "evidence_lines": "\n".join(lines), "return_count": 0, "return_note": "",
             "training_gap": False, **_due("review", now, REVIEW_TIME)}
-
-
-def _appraised(call: ServiceCall) -> User:
-    user = call.session.scalar(select(User).where(User.username == (call.variables.get("staff") or "")))
-    if user is None or not user.active or not user.is_staff:
-        raise InvalidTaskData({"staff": ["is not an active staff member's username"]})
-    return user
 
 
 def _due(step: str, now: datetime, within: timedelta) -> dict:
@@ -321,7 +315,7 @@ def record_review(call: ServiceCall) -> dict:
     _not_the_appraised(call, "assessment", "review")
     data, row, now = call.variables, _row(call), _now(call)
     train_by = _as_date(data.get("training_due")) if data.get("training_gap") else None
-    if train_by is not None and train_by < now.astimezone(_zone()).date():
+    if train_by is not None and train_by < now.astimezone(company_zone()).date():
         raise InvalidTaskData({"training_due": ["must not be before today"]})
     row.reviewer, row.score, row.assessment = call.actor, data["score"], data["assessment"]
     row.reviewed_at = now
@@ -345,7 +339,7 @@ def record_acknowledgement(call: ServiceCall) -> dict:
     row, now = _row(call), _now(call)
     row.acknowledged_at, row.staff_comment = now, call.variables.get("staff_comment") or None
     row.status = "approving"
-    shown = f"{now.astimezone(_zone()):%Y-%m-%d %H:%M}"
+    shown = f"{now.astimezone(company_zone()):%Y-%m-%d %H:%M}"
     return {"acknowledged": True, "acknowledged_text": f"已确认 Acknowledged {shown}",
             **_due("approve", now, APPROVE_TIME)}
 

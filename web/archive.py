@@ -18,7 +18,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -37,6 +36,7 @@ from wtforms.validators import InputRequired, Optional
 
 from . import archive_export, authz, corrections, records, reviews, workflow_engine
 from .extensions import db
+from .i18n import company_zone
 from .models import Role
 from .query_forms import QueryForm
 
@@ -91,9 +91,6 @@ def href(link: tuple[str, dict] | None) -> str | None:
         return None
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
 
 def _archivist() -> None:
     """:raise 403: for anyone but managers, quality reviewers and service supervisors."""
@@ -109,7 +106,7 @@ def _chosen() -> tuple[ArchiveForm, Chosen | None]:
     form.kind.choices = [SelectChoice(name, str(kind.label)) for name, kind in records.TYPES.items()]
     if not form.validate():
         return form, None
-    today = workflow_engine().clock.now().astimezone(_zone()).date()
+    today = workflow_engine().clock.now().astimezone(company_zone()).date()
     first, last = form.first.data, form.last.data
     if first is None and last is None:
         last = today.replace(day=1) - timedelta(days=1)
@@ -120,7 +117,7 @@ def _chosen() -> tuple[ArchiveForm, Chosen | None]:
         return form, None
     form.first.data, form.last.data = first, last
     form.kind.data = form.kind.data or DEFAULT_KIND
-    return form, Chosen(records.TYPES[form.kind.data], first, last, _zone())
+    return form, Chosen(records.TYPES[form.kind.data], first, last, company_zone())
 
 
 @bp.before_request
@@ -246,7 +243,7 @@ def record(record_type: str, key: str):
             abort(403)
         if form.validate():
             value, errors = corrections.check(db.session, found, form.field.data, form.corrected.data or "",
-                                              form.reason.data or "", _zone())
+                                              form.reason.data or "", company_zone())
             if not errors:
                 corrections.annotate(workflow_engine(), found, field=form.field.data, corrected=value,
                                      reason=form.reason.data, author=current_user.username)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
@@ -19,6 +18,7 @@ from wtforms.validators import Optional
 from . import analytics, spreadsheet_csv, workflow_engine
 from .authz import roles_required
 from .extensions import db
+from .i18n import company_zone
 from .models import Role, ServiceCase, User, UserRole
 from .query_forms import QueryForm
 from .service_requests import CHANNELS, SERVICE_TYPES
@@ -42,9 +42,6 @@ class PeriodForm(QueryForm):
     channel = SelectField(_l("Channel"), validators=[Optional()])
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
 
 def _form() -> PeriodForm:
     form = PeriodForm(request.args)
@@ -61,13 +58,13 @@ def _form() -> PeriodForm:
 
 
 def _report(form: PeriodForm) -> analytics.Report:
-    today = workflow_engine().clock.now().astimezone(_zone()).date()
+    today = workflow_engine().clock.now().astimezone(company_zone()).date()
     last = form.last.data or today
     first = form.first.data or last - timedelta(weeks=DEFAULT_WEEKS) + timedelta(days=1)
     form.first.data, form.last.data = first, last
     filters = analytics.Filters(**{name: form[name].data or None
                                    for name in ("service_type", "building", "technician", "channel")})
-    return analytics.report(db.session, analytics.Period(first, last, _zone()), filters,
+    return analytics.report(db.session, analytics.Period(first, last, company_zone()), filters,
                             workflow_engine().clock.now())
 
 

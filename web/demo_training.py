@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from engine import WorkflowEngine
 
+from .i18n import company_zone
 from .models import TrainingSession
 from .training_records import (
     PROCESS,
     ResultInput,
     company_today,
-    company_zone,
     plan_session,
     record_results,
 )

@@ -8,15 +8,15 @@ from __future__ import annotations
 import random
 import secrets
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine import InstanceStatus, InvalidTaskData, ServiceCall
 from engine.models import ProcessInstance
 
 from . import analytics, workflow_engine
+from .i18n import company_zone
 from .models import (
     FeedbackItem,
     InspectionResult,
@@ -40,17 +40,15 @@ def _now(call: ServiceCall) -> datetime:
     return call.now or workflow_engine().clock.now()
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
 
 def _user(call: ServiceCall, username: str | None) -> User | None:
     return call.session.scalar(select(User).where(User.username == (username or "")))
 
 
-def _staff(call: ServiceCall, username: str | None, field: str, role: Role | None = None) -> User:
-    """The active staff member ``username`` (with ``role``), or a form error on ``field``."""
-    user = _user(call, username)
+def active_staff(session: Session, username: object, field: str, role: Role | None = None) -> User:
+    """The active staff member ``username`` (with ``role``), or a form error on ``field``:
+    how every service step checks a person named on a form or in a variable."""
+    user = session.scalar(select(User).where(User.username == str(username or "")))
     if user is None or not user.active or not user.is_staff or (role and not user.has_role(role)):
         what = "an active technician" if role is Role.TECHNICIAN else "an active staff member"
         raise InvalidTaskData({field: [f"is not {what}'s username"]})
@@ -59,7 +57,7 @@ def _staff(call: ServiceCall, username: str | None, field: str, role: Role | Non
 
 def _start_rectification(call: ServiceCall, *, problem: str, source: str, reference: str | None,
                          responsible_field: str, deadline: str) -> dict:
-    responsible = _staff(call, call.variables.get(responsible_field), responsible_field)
+    responsible = active_staff(call.session, call.variables.get(responsible_field), responsible_field)
     started = call.start("rectification", {
         "problem": problem, "source": source, "source_reference": reference or "",
         "responsible": responsible.username, "deadline": deadline,
@@ -128,7 +126,7 @@ def record_rectification(call: ServiceCall) -> dict:
     :raise InvalidTaskData: on ``responsible`` unless it names an active staff member.
     """
     found = call.variables
-    responsible = _staff(call, found.get("responsible"), "responsible")
+    responsible = active_staff(call.session, found.get("responsible"), "responsible")
     call.session.merge(RectificationItem(
         instance_id=call.instance_id, business_key=call.business_key, problem=found["problem"],
         source=found["source"], source_reference=found.get("source_reference") or None,
@@ -144,7 +142,7 @@ def record_dispatch(call: ServiceCall) -> dict:
 
     :raise InvalidTaskData: on ``technician`` unless it names an active technician.
     """
-    technician = _staff(call, call.variables.get("technician"), "technician", Role.TECHNICIAN)
+    technician = active_staff(call.session, call.variables.get("technician"), "technician", Role.TECHNICIAN)
     case = call.session.get(ServiceCase, call.instance_id)
     if case is not None:
         case.technician = technician.username
@@ -182,7 +180,7 @@ def pick_survey_owners(call: ServiceCall) -> dict:
                                     User.role_rows.any(UserRole.role == Role.OWNER.value))))
     chosen = random.Random(call.business_key or call.instance_id).sample(
         owners, min(SURVEY_SIZE, len(owners)))
-    first, last = _previous_month(_now(call).astimezone(_zone()).date())
+    first, last = _previous_month(_now(call).astimezone(company_zone()).date())
     return {"owners": sorted(chosen), "survey_size": len(chosen),
             "period_start": first.isoformat(), "period_end": last.isoformat()}
 
@@ -279,8 +277,8 @@ def start_rectification_from_follow_up(call: ServiceCall) -> dict:
 
 def prepare_agenda(call: ServiceCall) -> dict:
     """Last month's figures and an agenda drawn from them."""
-    first, last = _previous_month(_now(call).astimezone(_zone()).date())
-    period = analytics.Period(first, last, _zone())
+    first, last = _previous_month(_now(call).astimezone(company_zone()).date())
+    period = analytics.Period(first, last, company_zone())
     found = analytics.report(call.session, period, analytics.Filters(), _now(call))
     breaches = sum(found.breaches.values())
     complaints = found.feedback.get("complaint", 0)

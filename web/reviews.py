@@ -4,9 +4,7 @@ a search over all cases; and a case's dossier for the archive. Read-only."""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -19,6 +17,7 @@ from engine import InstanceStatus, queries
 from . import authz, case_search, dossier, trail, workflow_engine
 from .authz import roles_required
 from .extensions import db
+from .i18n import company_zone
 from .models import Attachment, Role
 from .query_forms import QueryForm
 
@@ -37,9 +36,6 @@ KIND_LABELS = {
     "callActivity": _l("Call activity"),
 }
 
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def _diagram_data(definition_id: str, drawn: dict) -> dict:
@@ -123,7 +119,7 @@ def cases():
         owner=(form.owner.data or "").strip() or None,
         status=InstanceStatus(form.status.data) if form.status.data else None,
         process=form.process_key.data or None, first=form.first.data, last=form.last.data,
-        breached=form.breached.data, zone=_zone())
+        breached=form.breached.data, zone=company_zone())
     found, has_next = case_search.search(db.session, query, page=page, per_page=PAGE_SIZE,
                                          confidential=authz.personnel_scope(current_user))
     args = {k: v for k, v in request.args.items() if k != "page"}

@@ -14,9 +14,8 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -39,6 +38,7 @@ from . import (
 from .admin import ROLE_LABELS
 from .authz import roles_required, staff_required
 from .extensions import db
+from .i18n import company_zone
 from .models import STAFF_ROLES, Appraisal, Role, Sanction, TrainingNeed, User, UserRole
 from .query_forms import QueryForm
 
@@ -274,7 +274,7 @@ def person(username: str):
     :raise 404: no such staff member. :raise 403: not theirs to see (owners: always).
     """
     found = profile(current_user, _visible_subject(username))
-    today = workflow_engine().clock.now().astimezone(_zone()).date()
+    today = workflow_engine().clock.now().astimezone(company_zone()).date()
     return render_template("staff/profile.html", profile=found, today=today, **_labels())
 
 
@@ -283,9 +283,6 @@ def _labels() -> dict:
             "measures": MEASURE_LABELS, "sources": NEED_SOURCE_LABELS, "facts": FACTS,
             "period_label": period_label, "skill_labels": service_requests.SERVICE_TYPES}
 
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 # --- views: appraisals -----------------------------------------------------------------------
@@ -418,7 +415,7 @@ def _sanction_filter() -> SanctionFilter:
 def sanction_lines(form: SanctionFilter) -> tuple[SanctionLine, ...]:
     """Every recorded reward and penalty matching the filter, newest first (days in the
     company's time zone)."""
-    zone = _zone()
+    zone = company_zone()
     query = select(Sanction)
     if form.first.data:
         query = query.where(Sanction.recorded_at >= datetime.combine(form.first.data, time(), zone))
@@ -454,7 +451,7 @@ def sanctions_csv():
     form = _sanction_filter()
     if not form.validate():
         abort(422)
-    zone = _zone()
+    zone = company_zone()
     out = io.StringIO()
     writer = spreadsheet_csv.Writer(out)
     writer.writerow([_("Recorded at"), _("Username"), _("Name"), _("Kind"), _("Measure"), _("Reason"),

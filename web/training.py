@@ -32,6 +32,7 @@ from engine import InvalidTaskData
 from . import authz, workflow_engine
 from .authz import roles_required, staff_required
 from .extensions import db
+from .i18n import company_zone
 from .models import Role, TrainingSession, User
 from .query_forms import QueryForm
 from .service_requests import SERVICE_TYPES
@@ -40,7 +41,6 @@ from .training_records import (
     SERVICES,
     ResultInput,
     company_today,
-    company_zone,
     history,
     linked_needs,
     open_needs,

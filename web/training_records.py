@@ -10,19 +10,17 @@ instance (message ``TrainingCompleted``) in the same transaction.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import InvalidTaskData, MessageNotCorrelated, ServiceCall, Transaction
 
+from .i18n import company_zone
 from .models import (
     Correction,
     Role,
@@ -32,6 +30,7 @@ from .models import (
     User,
     UserRole,
 )
+from .quality import active_staff
 from .service_requests import SERVICE_TYPES
 
 PROCESS = "training_need"
@@ -46,14 +45,6 @@ TRAINEE_ROLES = (Role.CUSTOMER_SERVICE, Role.SERVICE_SUPERVISOR, Role.TECHNICIAN
 # The fields of a result, in the order a person reads them; all may be corrected.
 RESULT_FIELDS = ("attended", "assessment_score", "passed", "comment")
 _SOURCES = {"appraisal": "appraisal", "spot_check": "spot_check"}
-
-
-def company_zone() -> ZoneInfo:
-    """The company's time zone: the app's setting, or (outside a request, in engine-only
-    tests) the same environment variable the setting defaults to."""
-    if has_app_context():
-        return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    return ZoneInfo(os.environ.get("PROPFLOW_TIMEZONE", "Asia/Shanghai"))
 
 
 def company_today(now: datetime) -> date:
@@ -418,13 +409,6 @@ def close_needs(tx: Transaction, training: TrainingSession, usernames: set[str])
 
 # --- service tasks --------------------------------------------------------------------------
 
-def _active_staff(session: Session, username: object, field_name: str) -> User:
-    user = session.scalar(select(User).where(User.username == str(username or "")))
-    if user is None or not user.active or not user.is_staff:
-        raise InvalidTaskData({field_name: ["is not an active staff member's username"]})
-    return user
-
-
 def _required_text(values: Mapping, name: str, limit: int, errors: dict) -> str:
     text = str(values.get(name) or "").strip()
     if not text:
@@ -465,7 +449,7 @@ def require_training(call: ServiceCall) -> dict:
         ``training_topic``, ``training_reason``, ``training_skill`` or ``training_due``.
     """
     found = call.variables
-    person = _active_staff(call.session, found.get("training_for"), "training_for")
+    person = active_staff(call.session, found.get("training_for"), "training_for")
     errors: dict[str, list[str]] = {}
     topic = _required_text(found, "training_topic", TOPIC_MAX, errors)
     reason = _required_text(found, "training_reason", REASON_MAX, errors)
@@ -496,7 +480,7 @@ def record_need(call: ServiceCall) -> dict:
     if pending is not None:
         return {"training_need": pending.id}
     found = call.variables
-    person = _active_staff(call.session, found.get("staff"), "staff")
+    person = active_staff(call.session, found.get("staff"), "staff")
     errors: dict[str, list[str]] = {}
     due = _due(found.get("due"), company_today(call.now), "due", errors)
     skill = _skill(found.get("skill"), "skill", errors)
