@@ -11,7 +11,7 @@ needs) are shown only to whom ``may_see_staff_record`` allows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -34,7 +34,7 @@ from werkzeug.routing import BuildError
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
-from . import archive_export, authz, corrections, records, reviews, workflow_engine
+from . import analytics, archive_export, authz, corrections, records, reviews, workflow_engine
 from .extensions import db
 from .i18n import company_zone
 from .models import Role
@@ -55,11 +55,9 @@ class Chosen:
     zone: ZoneInfo
 
     @property
-    def period(self) -> records.Period:
-        """The calendar days in company time, as UTC bounds."""
-        def midnight(day: date) -> datetime:
-            return datetime.combine(day, time(), self.zone).astimezone(ZoneInfo("UTC"))
-        return records.Period(midnight(self.first), midnight(self.last + timedelta(days=1)))
+    def period(self) -> analytics.Period:
+        """The calendar days in company time (with their UTC bounds)."""
+        return analytics.Period(self.first, self.last, self.zone)
 
     def args(self) -> dict[str, str]:
         return {"kind": self.kind.name, "first": self.first.isoformat(), "last": self.last.isoformat()}

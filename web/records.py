@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from engine import AuditAction
 from engine.models import AuditEvent, ProcessInstance, UTCDateTime
 
+from .analytics import Period  # company-calendar days, with their UTC bounds
 from .authz import may_see_staff_record
 from .models import (
     Appraisal,
@@ -119,13 +120,6 @@ class Record:
     instance_id: str | None = None  # the case the record belongs to, if any
     link: tuple[str, dict[str, Any]] | None = None  # (endpoint, arguments) of the page it lives on
 
-
-@dataclass(frozen=True)
-class Period:
-    """UTC bounds, start included, end excluded."""
-
-    start: datetime
-    end: datetime
 
 
 Visible = frozenset[str] | None  # usernames whose personnel records a viewer may see; None: all
