@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import runtime, schedules
+from . import runtime, schedules, timer_claims
 from .catalogue import ElementInfo, StartTimer
 from .clock import Clock, SystemClock, clock_in_effect
 from .db import session_factories
@@ -52,6 +52,7 @@ from .models import (
     ProcessInstance,
     ProcessSchedule,
     Timer,
+    TimerLease,
     UserTask,
     UserTaskCandidate,
 )
@@ -539,33 +540,58 @@ class WorkflowEngine(ExternalWork):
 
     def fire_due_timers(self, limit: int = 100,
                         on_error: Callable[[str, EngineError], None] | None = None) -> int:
-        """Wake every instance with a due timer, each in its own transaction.
+        """Wake instances with a due timer, up to ``limit``, each in its own transaction.
 
-        Safe to run in several processes at once: an instance another worker advanced
-        first fails our version check and is skipped, so no timer fires twice; one killed
-        mid-sweep leaves the rest due for the next sweep, so none is lost. With
-        ``on_error`` an instance that cannot be advanced is reported there and the others
-        go on; without it the error is raised.
+        Safe to run in several processes at once (:mod:`engine.timer_claims`): workers skip
+        instances another is firing (PostgreSQL row locks, SQLite leases), and firing
+        re-checks what is due under the row version check, so no timer fires twice; one
+        killed mid-sweep leaves the rest due (its locks die with it, its leases are taken
+        over), so none is lost. With ``on_error`` an instance that cannot be advanced is
+        reported there and the others go on; without it the error is raised.
         Returns how many instances were advanced.
         """
         advanced = 0
-        for instance_id in self.due_instance_ids(limit):
+        for instance_id in self._claim_due(limit):
             try:
                 if self.wake(instance_id):
                     advanced += 1
             except ConcurrentUpdate:
-                continue
+                self._release_claim(instance_id)
             except EngineError as exc:
+                self._release_claim(instance_id)
                 if on_error is None:
                     raise
                 on_error(instance_id, exc)
         return advanced
 
+    def _claim_due(self, limit: int) -> list[str]:
+        """Due instances for this worker: all of them on PostgreSQL (firing locks each one),
+        those it could lease on SQLite."""
+        if self._sa_engine.dialect.name == "postgresql":
+            return self.due_instance_ids(limit)
+        holder = timer_claims.Holder.this_process()
+        with self._unit_of_work() as session:
+            now = self.clock.now()
+            due = list(session.scalars(
+                select(Timer.instance_id)
+                .outerjoin(TimerLease, TimerLease.instance_id == Timer.instance_id)
+                .where(Timer.due_at < now, timer_claims.unleased(now, holder.host))
+                .group_by(Timer.instance_id).order_by(func.min(Timer.due_at)).limit(limit)))
+            return timer_claims.claim(session, due, now, holder)
+
+    def _release_claim(self, instance_id: str) -> None:
+        """Give up the lease of an instance that could not be fired, so the next sweep (of
+        any worker) tries it again."""
+        if self._sa_engine.dialect.name != "postgresql":
+            with self._unit_of_work() as session:
+                timer_claims.release(session, instance_id)
+
     def wake(self, instance_id: str) -> bool:
-        """Fire whatever timers of one instance are due; False if none were."""
+        """Fire whatever timers of one instance are due; False if none were (or, on
+        PostgreSQL, if another worker is firing them right now)."""
         now = self.clock.now()
         with self._unit_of_work() as session:
-            instance = session.get(ProcessInstance, instance_id)
+            instance = timer_claims.take(session, instance_id)
             if instance is None or instance.status != InstanceStatus.RUNNING:
                 return False
             due = session.scalar(select(func.count()).select_from(Timer).where(

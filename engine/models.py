@@ -182,6 +182,26 @@ class Timer(Base):
     due_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class TimerLease(Base):
+    """A timer worker's claim on an instance with due timers (SQLite, which has no row locks;
+    PostgreSQL workers lock the instance row with ``FOR UPDATE SKIP LOCKED`` instead).
+
+    Other workers leave a leased instance alone until ``expires_at``, or at once when the
+    holder was a process on their own host that no longer exists. Firing deletes the lease
+    in the same transaction. Correctness never rests on it (firing re-checks what is due
+    under the database's write lock); it divides the work so workers do not queue up for
+    the same instances.
+    """
+
+    __tablename__ = "timer_lease"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime]
+
+
 class ExternalTask(Base):
     """A service task waiting for an external worker (``camunda:type="external"`` with no
     function registered for its topic): what Camunda's fetchAndLock hands out."""

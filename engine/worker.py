@@ -1,8 +1,9 @@
 """The timer worker loop: sweep due timers, then sleep until the next one is due.
 
 Each sweep touches only instances with a due timer (an indexed query on ``timer.due_at``),
-and each instance is advanced in its own transaction, so several workers may run at once
-and a worker killed mid-sweep loses nothing.
+and each instance is advanced in its own transaction. Several workers may run at once: they
+divide the due instances between them (row locks on PostgreSQL, leases on SQLite, see
+:mod:`engine.timer_claims`), and a worker killed mid-sweep loses nothing.
 """
 
 from __future__ import annotations

@@ -80,3 +80,31 @@ def test_timers_run_fires_while_running_and_stops_on_sigterm(database_url, sa_en
     assert process.returncode == 0, output
     assert sorted(breaches(sa_engine)) == sorted(started)
     assert b"timer worker stopped" in output
+
+
+def test_two_workers_share_the_sweep_and_one_killed_is_taken_over(database_url, sa_engine):
+    past = ManualClock(datetime.now(UTC) - timedelta(days=3))
+    engine = WorkflowEngine(sa_engine, past)
+    engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="sr")
+    for number in range(INSTANCES):
+        engine.start("service_request", REQUEST, business_key=f"SR-{number}")
+
+    doomed, survivor = worker(database_url, "fire-due"), worker(database_url, "fire-due")
+    deadline = time.monotonic() + 60
+    while len(breaches(sa_engine)) < 5 and doomed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling other processes, not controlling time
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    doomed.stdout.close()
+    output, _ = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, output
+
+    # The killed worker's claims (SQLite leases of a process gone from this host, PostgreSQL
+    # locks gone with its connection) are taken over by the next sweep, not left waiting.
+    restarted = worker(database_url, "fire-due")
+    output, _ = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, output
+    fired = breaches(sa_engine)
+    assert len(fired) == INSTANCES, "a timer was lost"
+    assert len(set(fired)) == INSTANCES, "a timer fired twice"
+    assert due_timers(sa_engine, datetime.now(UTC)) == 0
