@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from engine import WorkflowEngine
 from engine.db import prepare_engine
 
+from . import rate_limits
 from .extensions import babel, csrf, db, limiter, login_manager
 
 ENGINE_KEY = "propflow.engine"
@@ -29,7 +30,8 @@ def default_config(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "LOGIN_RATE_LIMIT": "10 per minute",
-        "RATELIMIT_STORAGE_URI": "memory://",
+        # Counted in the database, shared by every web process (web/rate_limits.py).
+        "RATELIMIT_STORAGE_URI": rate_limits.SCHEME + "://",
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         # Times are stored in UTC and shown in the company's zone.
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("PROPFLOW_TIMEZONE", "Asia/Shanghai"),
@@ -74,6 +76,8 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
     csrf.init_app(app)
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(rate_limits.SCHEME + ":"):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {})["engine"] = sa_engine
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     for blueprint in (home.bp, auth.bp, worklist.bp, cases.bp, processes.bp, admin.bp, status.bp,

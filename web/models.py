@@ -375,3 +375,14 @@ class Correction(db.Model):
     reason: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RateLimitCounter(db.Model):
+    """One fixed-window counter of the sign-in rate limit (:mod:`web.rate_limits`): kept in
+    the database so every web process, on every host, counts the same attempts."""
+
+    __tablename__ = "rate_limit_counter"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, as `limits` counts

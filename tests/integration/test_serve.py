@@ -4,11 +4,13 @@ workers on one database answer requests, and SIGTERM stops every one of them."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -51,7 +53,7 @@ def health(port: int, within: float = 60.0) -> int:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as response:
                 return response.status
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)  # polling another process, not controlling time
@@ -70,7 +72,7 @@ def test_gunicorn_workers_and_timer_workers_serve_and_stop_together(database_url
         timers = [pid for pid, command in running if "timers run" in command]
         assert len(gunicorn) == 3  # the arbiter and its two web workers
         assert len(timers) == 2
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=30) as response:
             assert response.status == 200 and b'name="csrf_token"' in response.read()
     finally:
         os.kill(service.pid, signal.SIGTERM)
@@ -85,3 +87,38 @@ def test_refuses_to_serve_without_a_secret_key(database_url):
     done = subprocess.run(["scripts/serve.sh"], cwd=ROOT, capture_output=True, timeout=30, env=env)
     assert done.returncode != 0
     assert b"set PROPFLOW_SECRET_KEY" in done.stderr
+
+
+def sign_in_attempt(port: int, opener: urllib.request.OpenerDirector) -> int:
+    """One wrong-password sign-in through the real form (CSRF token and cookie included)."""
+    with opener.open(f"http://127.0.0.1:{port}/login", timeout=30) as page:
+        token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.read()).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token.decode(), "username": "cs_zhang",
+                                   "password": "wrong"}).encode()
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/login", data=form, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+@pytest.mark.skipif(not (BIN / "gunicorn").exists(), reason="gunicorn not installed (make install)")
+def test_the_sign_in_limit_is_shared_by_every_web_process(database_url):
+    """Two servers (two processes, as on two hosts) on one database count the same attempts:
+    ten wrong passwords spread over both, and the eleventh is refused by either."""
+    ports = [free_port(), free_port()]
+    services = [serve(database_url, port, PROPFLOW_SECRET_KEY="serve-test", WEB_WORKERS="1",
+                      TIMER_WORKERS="0") for port in ports]
+    try:
+        for port in ports:
+            assert health(port) == 200
+        openers = {port: urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+                   for port in ports}
+        statuses = [sign_in_attempt(ports[n % 2], openers[ports[n % 2]]) for n in range(10)]
+        assert statuses == [401] * 10
+        assert [sign_in_attempt(port, openers[port]) for port in ports] == [429, 429]
+    finally:
+        for service in services:
+            os.kill(service.pid, signal.SIGTERM)
+        for service in services:
+            service.communicate(timeout=60)
