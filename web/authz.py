@@ -88,6 +88,14 @@ def may_reassign(user: User) -> bool:
     return user.has_role(*SUPERVISING)
 
 
+def may_reassign_task(user: User, task: TaskView) -> bool:
+    """Hand ``task`` to someone or take it from its assignee: a supervisor, except on a
+    personnel record about themselves (nobody chooses who reviews them)."""
+    about_them = (task.process_key in PERSONNEL_PROCESSES
+                  and (task.data or {}).get(STAFF_VARIABLE) == user.username)
+    return may_reassign(user) and not about_them
+
+
 def may_see_case(user: User, owner_id: str | None, open_tasks: tuple[TaskView, ...]) -> bool:
     """Owners see their own requests only; staff the cases they have work on; the office all."""
     if user.has_role(*READ_ALL_CASES):

@@ -135,12 +135,12 @@ def _context(task: TaskView) -> dict:
     photos = db.session.scalars(select(Attachment).where(
         Attachment.instance_id == task.instance_id).order_by(Attachment.uploaded_at)).all()
     start_form = engine.start_form(task.process_key)
+    reassign = authz.may_reassign_task(current_user, task)
     return {"variables": task.data or {}, "history": history, "photos": photos,
             "start_fields": start_form.fields if start_form else (),
             "clock": SlaClock.of(task, engine.clock.now()),
             "may_work": authz.may_work_on(current_user, task),
-            "may_reassign": authz.may_reassign(current_user),
-            "assignable": _assignable(task) if authz.may_reassign(current_user) else []}
+            "may_reassign": reassign, "assignable": _assignable(task) if reassign else []}
 
 
 def _assignable(task: TaskView) -> list[User]:
@@ -170,7 +170,7 @@ def claim(task_id: str):
 @staff_required
 def unclaim(task_id: str):
     task = _task_or_404(task_id)
-    if task.assignee != current_user.username and not authz.may_reassign(current_user):
+    if task.assignee != current_user.username and not authz.may_reassign_task(current_user, task):
         abort(403)
     workflow_engine().unclaim(task_id, user=current_user.username)
     return redirect(url_for("worklist.index")), 303
@@ -183,6 +183,8 @@ def assign(task_id: str):
     if not authz.may_reassign(current_user):
         abort(403)
     task = _task_or_404(task_id)
+    if not authz.may_reassign_task(current_user, task):
+        abort(403)
     username = request.form.get("assignee", "")
     if username not in {u.username for u in _assignable(task)}:
         flash(_("%(user)s cannot take this task.", user=username), "error")

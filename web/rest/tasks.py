@@ -163,7 +163,7 @@ def claim(task_id: str):
         with translated(f"Cannot claim task {task_id}"):
             engine.claim(task_id, user=target)
         return "", 204
-    if not authz.may_reassign(user):
+    if not authz.may_reassign_task(user, task):
         raise forbidden(user.username, "TASK_ASSIGN", "Task", task_id)
     other = db.session.scalar(select(User).where(User.username == target, User.active.is_(True)))
     if other is None or not authz.is_offered(other, task) or not authz.may_see_task(other, task):
@@ -178,7 +178,7 @@ def unclaim(task_id: str):
     """Give it back: the assignee, or a supervisor."""
     user = rest_user()
     task = visible_task(task_id, f"Cannot unclaim task {task_id}")
-    if not user.is_staff or (task.assignee != user.username and not authz.may_reassign(user)):
+    if not user.is_staff or (task.assignee != user.username and not authz.may_reassign_task(user, task)):
         raise forbidden(user.username, "TASK_ASSIGN", "Task", task_id)
     with translated(f"Cannot unclaim task {task_id}"):
         workflow_engine().unclaim(task_id, user=user.username)
