@@ -21,7 +21,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine, case, delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -770,8 +770,8 @@ class WorkflowEngine(ExternalWork):
                                element_id=info.id, actor=actor)
             try:
                 result = dict(handler(call) or {})
-            except EngineError:
-                raise
+            except (EngineError, OperationalError):
+                raise  # an unreachable or locked database is not the diagram's fault
             except Exception as exc:
                 raise ScriptError(f"service '{info.topic}' failed: {exc}", info.id) from exc
             _check_plain(result)
