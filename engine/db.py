@@ -32,15 +32,17 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
-def prepare_engine(engine: Engine) -> Engine:
-    """Apply our connection settings to an engine made elsewhere (Flask-SQLAlchemy)."""
+def prepare_engine(engine: Engine, *, busy_timeout: float = 30.0) -> Engine:
+    """Apply our connection settings to an engine made elsewhere (Flask-SQLAlchemy).
+    ``busy_timeout``: seconds a SQLite writer waits for the lock before failing with
+    "database is locked"."""
     if engine.dialect.name == "sqlite" and engine not in _PREPARED:
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout)
         _PREPARED.add(engine)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -49,7 +51,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, current_app
+from sqlalchemy.engine import make_url
 
 from engine import WorkflowEngine
 from engine.db import prepare_engine
@@ -36,16 +37,32 @@ def default_config(instance_path: str) -> dict:
         # Times are stored in UTC and shown in the company's zone.
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("PROPFLOW_TIMEZONE", "Asia/Shanghai"),
         "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
+        # A request waits this long for SQLite's write lock, then answers 503: well inside
+        # gunicorn's 30 s worker timeout, which would kill the worker instead.
+        "SQLITE_BUSY_TIMEOUT": 10.0,
+        # PostgreSQL: seconds to wait for a connection to the server before answering 503.
+        "DATABASE_CONNECT_TIMEOUT": 5,
     }
+
+
+def _engine_options(config) -> dict:
+    """PostgreSQL: pooled connections are tested before use, so after the server was
+    restarted or unreachable the next request works instead of failing on a dead one."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() != "sqlite":
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("connect_args", {"connect_timeout": config["DATABASE_CONNECT_TIMEOUT"]})
+    return options
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", app.config["DATABASE_URL"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app.config)
     db.init_app(app)
     from . import appraisal, quality, training
 
     with app.app_context():
-        sa_engine = prepare_engine(db.engine)
+        sa_engine = prepare_engine(db.engine, busy_timeout=app.config["SQLITE_BUSY_TIMEOUT"])
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"),
                                                 services={**quality.SERVICES, **training.SERVICES,
                                                           **appraisal.SERVICES})

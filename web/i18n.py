@@ -16,6 +16,11 @@ from .models import LOCALES
 def select_locale() -> str:
     if current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
+    return browser_locale()
+
+
+def browser_locale() -> str:
+    """The language picked on the login page, else the browser's preference, else Chinese."""
     if session.get("locale") in LOCALES:
         return session["locale"]
     best = request.accept_languages.best_match(["zh-CN", "zh", "en"])

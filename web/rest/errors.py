@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Blueprint, current_app, jsonify
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from engine import (
@@ -25,7 +27,7 @@ from engine import (
 )
 from engine.errors import NotAllowed
 
-from ..extensions import db
+from ..errors import database_unavailable, release_session
 
 REALM = 'Basic realm="Propflow"'
 # Camunda's exception codes: 0 is any engine error without a code of its own, 1 a lost
@@ -143,9 +145,21 @@ def register(bp: Blueprint) -> None:
             return (*response[:2], {"Retry-After": "60"})
         return response
 
+    @bp.errorhandler(DBAPIError)
+    @bp.errorhandler(PoolTimeout)
+    def database_error(error: Exception):
+        """503, worth retrying: the database could not be reached (Camunda would answer 500)."""
+        if not database_unavailable(error):
+            return unexpected(error)
+        release_session()
+        current_app.logger.warning("database unavailable: %s", error)
+        body, status, _ = RestError(503, "The database cannot be reached at the moment; retry later.",
+                                    "ProcessEngineException", code=_ENGINE_CODE).response()
+        return body, status, {"Retry-After": "30"}
+
     @bp.errorhandler(Exception)
     def unexpected(error: Exception):
-        db.session.rollback()
+        release_session()
         current_app.logger.exception("unhandled error in the REST API")
         return RestError(500, "Something went wrong on our side; it has been logged.",
                          "ProcessEngineException", code=_ENGINE_CODE).response()
