@@ -77,8 +77,8 @@ def store(photos: list[CheckedPhoto]) -> list[tuple[CheckedPhoto, str]]:
     try:
         for photo in photos:
             stored = f"{uuid.uuid4().hex}{photo.extension}"
+            written.append((photo, stored))  # first: a write that fails half-way leaves a part
             (folder / stored).write_bytes(photo.content)
-            written.append((photo, stored))
     except OSError:
         discard(stored for _, stored in written)
         raise

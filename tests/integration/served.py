@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,10 +48,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def prepare(database_url: str, *, cases: int, external: int = 0, uploads: Path | None = None) -> list[str]:
-    """Accounts (one password hash for all: scrypt is slow on purpose), the fixture
-    deployed, ``cases`` fault_work instances and ``external`` fault_external ones started.
-    Returns the fault_work instance ids."""
+def prepare(database_url: str, *, cases: int, external: int = 0, uploads: Path | None = None,
+            also_deploy: dict[str, bytes] | None = None) -> list[str]:
+    """Accounts (one password hash for all: scrypt is slow on purpose), the fixture (and
+    ``also_deploy``) deployed, ``cases`` fault_work instances and ``external``
+    fault_external ones started. Returns the fault_work instance ids."""
     from app import create_app
     from web import workflow_engine
     from web.extensions import db
@@ -72,7 +74,7 @@ def prepare(database_url: str, *, cases: int, external: int = 0, uploads: Path |
             db.session.add(user)
         db.session.commit()
         engine = workflow_engine()
-        engine.deploy(FAULT_FILES, name="faults")
+        engine.deploy({**FAULT_FILES, **(also_deploy or {})}, name="faults")
         started = [engine.start("fault_work", {"ref": f"R-{n}"}, business_key=f"F-{n}", user="cs1").id
                    for n in range(cases)]
         for n in range(external):
@@ -110,10 +112,12 @@ class Client:
     csrf: str | None = None
 
     def request(self, method: str, path: str, *, json_body=None, form: dict | None = None,
-                basic: bool = False) -> Answer:
-        headers = {"Accept": "text/html"}
+                files: dict[str, list[tuple[str, bytes]]] | None = None, basic: bool = False) -> Answer:
+        headers = {"Accept": "text/html", "Accept-Language": "en"}
         body = None
-        if json_body is not None:
+        if files is not None:
+            body, headers["Content-Type"] = _multipart(form or {}, files)
+        elif json_body is not None:
             body = json.dumps(json_body).encode()
             headers.update({"Content-Type": "application/json", "Accept": "application/json"})
         elif form is not None:
@@ -149,8 +153,20 @@ class Client:
         self.request("GET", "/tasks/")
         return self
 
-    def post_form(self, path: str, form: dict) -> Answer:
-        return self.request("POST", path, form={**form, "csrf_token": self.csrf})
+    def post_form(self, path: str, form: dict, files: dict | None = None) -> Answer:
+        return self.request("POST", path, form={**form, "csrf_token": self.csrf}, files=files)
+
+
+def _multipart(fields: dict[str, str], files: dict[str, list[tuple[str, bytes]]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    for name, uploads in files.items():
+        for filename, content in uploads:
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                         f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+                         + content + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 class Gunicorn:

@@ -9,12 +9,13 @@ import contextlib
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from app import create_app
 from engine import WorkflowEngine, make_engine
 from engine.models import AuditAction, AuditEvent, ProcessInstance
 from tests import faultpoints
+from tests.conftest import SERVICE_REQUEST_FILES, read_files
 from tests.integration.conftest import Browser
 from tests.integration.served import (
     BIN,
@@ -37,6 +39,7 @@ from tests.integration.served import (
 )
 from web import workflow_engine
 from web.extensions import db
+from web.models import ServiceCase
 
 needs_gunicorn = pytest.mark.skipif(not (BIN / "gunicorn").exists(), reason="gunicorn not installed")
 
@@ -342,3 +345,55 @@ def test_sqlite_locked_past_the_busy_timeout_answers_503_and_recovers(database_u
         db.engine.dispose()
     check_consistent(database_url)
     assert [_stored_value(database_url, t) for t in fill] == ["after the lock", "after the lock"]
+
+
+# --- a full disk for uploads --------------------------------------------------------------
+
+REQUEST = {"owner_name": "Wang", "contact_phone": "13800000001", "building": "3", "unit": "1201",
+           "service_type": "plumbing", "description": "The kitchen tap drips", "preferred_time": ""}
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(40 * 1024)  # a PNG by its signature; 40 KB
+DISK_FULL = "The photos could not be stored"
+
+
+def _can_mount_privately() -> bool:
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+@needs_gunicorn
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_full_upload_disk_is_reported_and_leaves_no_files_or_case(database_url, tmp_path):
+    """The upload folder is a real 64 KB tmpfs, mounted in the served app's own mount
+    namespace (no root needed): the second 40 KB photo fills it half-way."""
+    if not _can_mount_privately():
+        pytest.skip("user namespaces are not available here (unshare -rm)")
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    prepare(database_url, cases=0, also_deploy=read_files(*SERVICE_REQUEST_FILES))
+    mount = 'mount -t tmpfs -o size=64k tmpfs "$PROPFLOW_UPLOAD_FOLDER" && exec "$@"'
+    server = Gunicorn(database_url, workers=1, env={"PROPFLOW_UPLOAD_FOLDER": str(uploads)},
+                      wrap=["unshare", "-rm", "sh", "-c", mount, "sh"])
+    try:
+        folder = Path(f"/proc/{server.process.pid}/root") / uploads.relative_to("/")  # its view
+        owner = Client(server.port, "owner1").login()
+        owner.request("GET", "/requests/new")
+        refused = owner.post_form("/requests/new", REQUEST, files={"photos": [("a.png", PHOTO),
+                                                                              ("b.png", PHOTO)]})
+        assert refused.status == 507, refused.text[:3000]
+        assert DISK_FULL in refused.text and REQUEST["description"] in refused.text  # the form, kept
+        assert list(folder.iterdir()) == [], "a photo, or part of one, was left behind"
+        assert _count(database_url, ServiceCase) == 0 and _count(database_url, ProcessInstance) == 0
+
+        accepted = owner.post_form("/requests/new", REQUEST, files={"photos": [("a.png", PHOTO)]})
+        assert accepted.status == 303, accepted.text[:3000]
+        assert len(list(folder.iterdir())) == 1 and _count(database_url, ServiceCase) == 1
+    finally:
+        output = server.stop()
+    assert "storing photos failed" in output and "No space left on device" in output  # logged
+
+
+def _count(database_url: str, model) -> int:
+    sa_engine = make_engine(database_url)
+    with sa_engine.connect() as connection:
+        found = connection.scalar(select(func.count()).select_from(model))
+    sa_engine.dispose()
+    return found
