@@ -26,7 +26,6 @@ from SpiffWorkflow.util.task import TaskState
 from .catalogue import ElementInfo
 from .clock import as_utc
 from .errors import ScriptError
-from .scripting import UnsafeSource
 
 PRIORITY_VARIABLE = "priority"  # a process variable of this name is indexed on the worklist
 SKILL_PROPERTY = "propflow.skill"
@@ -115,12 +114,24 @@ class translated_errors:
         if isinstance(exc, WorkflowTaskException):
             task = getattr(exc, "task", None)
             element = element_id(task) if task is not None else None
-            cause = exc.__cause__ or getattr(exc, "exception", None)
-            detail = str(cause) if isinstance(cause, UnsafeSource) else str(exc)
-            raise ScriptError(detail, element) from exc
+            cause = _own_refusal(exc)
+            raise ScriptError(str(cause) if cause else str(exc), element) from exc
         if isinstance(exc, SpiffWorkflowException):
             raise ScriptError(str(exc)) from exc
         return False
+
+
+def _own_refusal(exc: BaseException) -> ScriptError | None:
+    """Our refusal (unsafe source, a cost limit) under the library's wrapping, which
+    would otherwise hide it behind "Error evaluating expression"."""
+    seen: set[int] = set()
+    inner: BaseException | None = exc
+    while inner is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        if isinstance(inner, ScriptError):
+            return inner
+        inner = getattr(inner, "exception", None) or inner.__cause__ or inner.__context__
+    return None
 
 
 def ready_user_tasks(workflow: BpmnWorkflow, elements: dict[str, ElementInfo]) -> list[ReadyUserTask]:

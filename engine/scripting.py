@@ -5,12 +5,13 @@ diagram could run ``__import__('os')``. Here every source text is compiled with
 RestrictedPython (which refuses names and attributes starting with ``_``, so
 ``().__class__.__mro__[1].__subclasses__()`` does not compile) and runs with a small set
 of builtins and RestrictedPython's guards. The library does not serialize the script
-engine: :mod:`engine.runtime` re-attaches this one after every load.
+engine: :mod:`engine.runtime` re-attaches this one after every load. What one evaluation
+may cost (numbers, text and list sizes, loop passes, time) is bounded by
+:mod:`engine.script_limits`.
 """
 
 from __future__ import annotations
 
-import operator
 import os
 from datetime import datetime, time
 from functools import lru_cache
@@ -24,11 +25,19 @@ from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
     guarded_unpack_sequence,
-    safer_getattr,
 )
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from .errors import ScriptError
+from .script_limits import (
+    OPERATOR_GUARDS,
+    BoundedTransformer,
+    Budget,
+    bounded_getattr,
+    bounded_range,
+    guarded_inplace,
+    guarded_pow,
+)
 
 
 class UnsafeSource(ScriptError):
@@ -74,26 +83,26 @@ _EXTRA_BUILTINS = {
     )
 }
 
-_INPLACE = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
+# Exceptions a script could raise to stop the process itself rather than fail its step.
+_PROCESS_EXITS = ("BaseException", "GeneratorExit", "KeyboardInterrupt", "SystemExit")
+_BUILTINS = {
+    **{name: value for name, value in safe_builtins.items() if name not in _PROCESS_EXITS},
+    **_EXTRA_BUILTINS, "range": bounded_range, "pow": guarded_pow,
 }
-
-
-def _inplacevar(op: str, target: Any, value: Any) -> Any:
-    return _INPLACE[op](target, value)
 
 
 def _guards() -> dict[str, Any]:
     return {
-        "__builtins__": {**safe_builtins, **_EXTRA_BUILTINS},
-        "_getattr_": safer_getattr,
+        "__builtins__": _BUILTINS,
+        "_getattr_": bounded_getattr,
         "_getitem_": default_guarded_getitem,
-        "_getiter_": default_guarded_getiter,
+        "_getiter_": default_guarded_getiter,  # replaced per evaluation by a counting one
+        "_loop_": None,  # likewise
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
         "_write_": full_write_guard,
-        "_inplacevar_": _inplacevar,
+        "_inplacevar_": guarded_inplace,
+        **OPERATOR_GUARDS,
     }
 
 
@@ -105,25 +114,29 @@ def _compiled(result, what: str) -> CodeType:
 
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> CodeType:
-    return _compiled(compile_restricted_eval(source, "<expression>"), f"expression '{source}'")
+    result = compile_restricted_eval(source, "<expression>", policy=BoundedTransformer)
+    return _compiled(result, f"expression '{source}'")
 
 
 @lru_cache(maxsize=1024)
 def compile_script(source: str) -> CodeType:
-    return _compiled(compile_restricted_exec(source, "<string>"), "script")
+    return _compiled(compile_restricted_exec(source, "<string>", policy=BoundedTransformer), "script")
 
 
 class RestrictedEnvironment(TaskDataEnvironment):
     """TaskDataEnvironment whose code is compiled and guarded by RestrictedPython."""
 
     def __init__(self, functions: dict[str, Any] | None = None):
-        super().__init__({**_guards(), **SCRIPT_FUNCTIONS, **(functions or {})})
+        self._guards = _guards()
+        super().__init__({**self._guards, **SCRIPT_FUNCTIONS, **(functions or {})})
 
     def evaluate(self, expression, context, external_context=None):
         code = compile_expression(expression)
         scope = dict(self.globals)
         scope.update(external_context or {})
         scope.update(context)
+        scope.update(self._guards)  # data never stands in for a guard
+        scope.update(Budget().guards())
         return eval(code, scope)
 
     def execute(self, script, context, external_context=None):
@@ -131,6 +144,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
         code = compile_script(script)
         context.update(self.globals)
         context.update(external_context or {})
+        context.update(Budget().guards())
         try:
             exec(code, context)
         finally:
