@@ -28,7 +28,7 @@ from .models import (
     ProcessInstance,
 )
 from .queries import confidential_condition
-from .records import audit, check_plain
+from .records import audit, check_column_text, check_plain
 from .views import Confidential
 
 
@@ -105,7 +105,10 @@ class ExternalWork:
         """Lock up to ``max_tasks`` available tasks of these topics for ``worker_id`` (each
         for its topic's lock duration) and return them with their variables. A task is
         available when it has no lock or its lock has expired, and retries are not 0 (and
-        ``confidential`` does not hide its instance)."""
+        ``confidential`` does not hide its instance).
+
+        :raise InvalidTaskData: a worker id that does not fit its column."""
+        check_column_text("workerId", worker_id, ExternalTask.__table__.c.worker_id)
         now = self.clock.now()
         by_topic = {t.name: t for t in topics}
         with self._unit_of_work() as session:

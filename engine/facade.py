@@ -59,6 +59,7 @@ from .models import (
 from .preview import DeploymentPreview, is_unchanged, preview
 from .queries import confidential_condition
 from .records import audit as _audit
+from .records import check_column_text
 from .records import check_plain as _check_plain
 from .scripting import build_script_engine
 from .serialization import SERIALIZER_VERSION, LoadedSpecs, dump_state, load_state
@@ -359,6 +360,7 @@ class WorkflowEngine(ExternalWork):
                   system: Mapping[str, Any] | None = None, message: str | None = None):
         """Create, run and save a new instance of ``row`` inside the caller's transaction
         (started by ``message`` when its start event waits for one)."""
+        check_column_text("businessKey", business_key, ProcessInstance.__table__.c.business_key)
         now = self.clock.now()
         definition = self._definition(session, row.id)
         start = definition.start_element

@@ -20,6 +20,9 @@ CONSTRAINTS = ("required", "readonly", "minlength", "maxlength", "min", "max", "
 _TRUE = {"true", "on", "1", "yes", "y"}
 _FALSE = {"false", "off", "0", "no", "n", ""}
 _CAMUNDA_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")  # Camunda's generated-form pattern
+# Tab, line feed and carriage return are text; the other control characters are not.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LONG = (-2**63, 2**63 - 1)  # Camunda's long
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def coerce_value(form_field: FormField, value: Any) -> Any:
     if kind == "string":
         if isinstance(value, (dict, list)):
             raise ValueError("must be text")
-        return str(value)
+        return _coerce_text(str(value))
     if kind == "long":
         return _coerce_long(value)
     if kind == "boolean":
@@ -88,16 +91,37 @@ def coerce_value(form_field: FormField, value: Any) -> Any:
     raise ValueError(f"has unknown type '{kind}'")
 
 
+def text_problem(text: str) -> str | None:
+    """Why no database column or JSON document can hold ``text`` as it is, or None."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text"
+    return None
+
+
+def _coerce_text(text: str) -> str:
+    problem = text_problem(text)
+    if problem is None and _CONTROL.search(text):
+        problem = "contains control characters"
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
 def _coerce_long(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("must be a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        return int(value)
-    raise ValueError("must be a whole number")
+    whole_float = isinstance(value, float) and value.is_integer()
+    whole_text = isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,30}\s*", value)
+    if not (isinstance(value, int) or whole_float or whole_text):
+        raise ValueError("must be a whole number")
+    number = int(value)
+    if not _LONG[0] <= number <= _LONG[1]:
+        raise ValueError(f"must be between {_LONG[0]} and {_LONG[1]}")
+    return number
 
 
 def _coerce_boolean(value: Any) -> bool:

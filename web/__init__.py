@@ -81,6 +81,7 @@ def init_app(app: Flask) -> None:
         home,
         i18n,
         processes,
+        request_checks,
         rest,
         reviews,
         staff,
@@ -105,6 +106,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(rest.bp)  # the Camunda 7 REST API under /engine-rest
     templating.register(app)
     errors.register_error_handlers(app)
+    request_checks.register(app)
     cli.register(app)
 
 

@@ -26,6 +26,7 @@ from .variables import format_date, parse_variables, typed_map
 
 WORKERS = (Role.INTEGRATION, Role.ADMIN)
 MAX_TASKS = 100
+MAX_WAIT_MS = 366 * 24 * 3600 * 1000  # a lock or a retry wait: at most a year
 
 
 def _worker() -> str:
@@ -60,12 +61,13 @@ def _text(body: dict, name: str, *, required: bool = True) -> str | None:
     return value
 
 
-def _whole(body: dict, name: str, default: int | None = None, minimum: int = 0) -> int | None:
+def _whole(body: dict, name: str, default: int | None = None, minimum: int = 0,
+           maximum: int = params.INTEGER_MAX) -> int | None:
     value = body.get(name, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise invalid(f"'{name}' must be a whole number ≥ {minimum}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise invalid(f"'{name}' must be a whole number from {minimum} to {maximum}")
     return value
 
 
@@ -78,7 +80,7 @@ def _topics(body: dict) -> list[TopicRequest]:
         if not isinstance(entry, dict):
             raise invalid("each topic must be an object with topicName and lockDuration")
         topics.append(TopicRequest(
-            _text(entry, "topicName"), _whole(entry, "lockDuration", minimum=1),
+            _text(entry, "topicName"), _whole(entry, "lockDuration", minimum=1, maximum=MAX_WAIT_MS),
             process_definition_key=_text(entry, "processDefinitionKey", required=False),
             business_key=_text(entry, "businessKey", required=False)))
         wanted = entry.get("variables")
@@ -188,7 +190,7 @@ def external_task_failure(task_id: str):
     with translated(f"Cannot report a failure of external task {task_id}"), _worker_lock(task_id):
         workflow_engine().fail_external_task(
             task_id, worker, message=message, details=details, retries=_whole(body, "retries", default=0),
-            retry_timeout_ms=_whole(body, "retryTimeout", default=0), user=user)
+            retry_timeout_ms=_whole(body, "retryTimeout", default=0, maximum=MAX_WAIT_MS), user=user)
     return Response(status=204)
 
 

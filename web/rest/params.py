@@ -4,12 +4,16 @@ is a 400 naming the parameter, in Camunda's words."""
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from flask import jsonify, request
+
+from engine.forms import text_problem
 
 from .errors import invalid
 from .variables import parse_date
@@ -30,7 +34,10 @@ def text_list(name: str) -> tuple[str, ...] | None:
     return tuple(v for v in value.split(",") if v) if value is not None else None
 
 
-def integer(name: str, minimum: int = 0) -> int | None:
+INTEGER_MAX = 2**31 - 1  # Camunda's paging parameters are Java Integers
+
+
+def integer(name: str, minimum: int = 0, maximum: int = INTEGER_MAX) -> int | None:
     value = text(name)
     if value is None:
         return None
@@ -40,6 +47,8 @@ def integer(name: str, minimum: int = 0) -> int | None:
         raise _refuse(name, value, "not a whole number") from None
     if number < minimum:
         raise _refuse(name, value, f"must be at least {minimum}")
+    if number > maximum:
+        raise _refuse(name, value, f"must be at most {maximum}")
     return number
 
 
@@ -98,10 +107,51 @@ def count(total: int):
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object; an empty body is ``{}``."""
-    if not request.get_data():
+    """The request's JSON object; an empty body is ``{}``.
+
+    :raise RestError: 400 for anything else, and for what Camunda's parser refuses too:
+        ``NaN`` and infinite numbers, nesting deeper than :data:`MAX_DEPTH`; and text no
+        column can hold (NUL characters, lone surrogates), naming where it is.
+    """
+    data = request.get_data()
+    if not data:
         return {}
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = json.loads(data, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        body = None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
+    problem = _value_problem(body, "", 0)
+    if problem:
+        raise invalid(f"The request body {problem}")
     return body
+
+
+MAX_DEPTH = 64
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _value_problem(value: Any, where: str, depth: int) -> str | None:
+    """What makes ``value`` (at ``where``, a dotted path) unusable, or None."""
+    if depth > MAX_DEPTH:
+        return f"is nested deeper than {MAX_DEPTH} levels"
+    at = f" at '{where}'" if where else ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"holds a number too large for a double{at}"
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return f"holds text that {problem}{at}" if problem else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        path = f"{where}.{key}" if where else str(key)
+        problem = text_problem(key) if isinstance(key, str) else None
+        if problem:
+            return f"holds a name that {problem}{at}"
+        problem = _value_problem(item, path, depth + 1)
+        if problem:
+            return problem
+    return None

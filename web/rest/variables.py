@@ -47,9 +47,11 @@ def parse_date(text: str) -> datetime:
     day, time, fraction, offset = match.groups()
     offset = "+00:00" if offset == "Z" else f"{offset[:3]}:{offset[-2:]}"
     try:
-        return datetime.fromisoformat(f"{day}T{time}.{(fraction or '0')[:6].ljust(6, '0')}{offset}")
-    except ValueError:
+        parsed = datetime.fromisoformat(f"{day}T{time}.{(fraction or '0')[:6].ljust(6, '0')}{offset}")
+        parsed.astimezone(UTC)  # 9999-12-31T23:00-0500 has no UTC time: stored, it could not be read
+    except (ValueError, OverflowError):
         raise ValueError(f"expected {DATE_FORMAT_HELP}") from None
+    return parsed
 
 
 # --- in ----------------------------------------------------------------------------------------
