@@ -45,7 +45,7 @@ def plain_problem(value: Any, depth: int = 0) -> str | None:
     """Why ``value`` cannot be kept as a variable, or None: only JSON values (finite numbers,
     64-bit whole numbers, text without NUL characters or lone surrogates), nested at most
     :data:`MAX_DEPTH` deep."""
-    if depth > MAX_DEPTH:
+    if isinstance(value, (list, dict)) and depth >= MAX_DEPTH:
         return f"is nested deeper than {MAX_DEPTH} levels"
     if value is None or isinstance(value, bool):
         return None

@@ -63,9 +63,10 @@ def _text(body: dict, name: str, *, required: bool = True) -> str | None:
 
 def _whole(body: dict, name: str, default: int | None = None, minimum: int = 0,
            maximum: int = params.INTEGER_MAX) -> int | None:
-    value = body.get(name, default)
-    if value is None:
-        return None
+    """A whole number field; missing or null is ``default`` (None: the field is required)."""
+    value = body.get(name)
+    if value is None and default is not None:
+        return default
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise invalid(f"'{name}' must be a whole number from {minimum} to {maximum}")
     return value

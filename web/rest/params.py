@@ -137,7 +137,7 @@ def _no_constant(name: str) -> Any:
 
 def _value_problem(value: Any, where: str, depth: int) -> str | None:
     """What makes ``value`` (at ``where``, a dotted path) unusable, or None."""
-    if depth > MAX_DEPTH:
+    if isinstance(value, (list, dict)) and depth >= MAX_DEPTH:
         return f"is nested deeper than {MAX_DEPTH} levels"
     at = f" at '{where}'" if where else ""
     if isinstance(value, float) and not math.isfinite(value):
