@@ -224,9 +224,9 @@ class ExternalWork:
             runtime.advance(workflow, self._service_runner(session, instance, definition, user))
             session.add(self._external_audit(now, AuditAction.ACTIVITY_COMPLETED, user or worker_id, row, {
                 "topic": row.topic, "worker_id": worker_id, "outcome": what, "result": audit_data}))
-            self._save(session, instance, workflow, definition, before - {task.id}, user, now,
-                       completed_by_user={task_id})
-            return self._instance_view(session, instance, workflow, definition)
+            saved = self._save(session, instance, workflow, definition, before - {task.id}, user, now,
+                               completed_by_user={task_id})
+            return self._instance_view(session, instance, workflow, definition, saved)
 
     def _locked_row(self, session: Session, task_id: str, worker_id: str) -> ExternalTask:
         row = session.get(ExternalTask, task_id)
@@ -356,15 +356,18 @@ class ExternalWork:
 # --- derived rows, written by the facade's save --------------------------------------------
 
 def sync_external_tasks(session: Session, instance: ProcessInstance, definition, workflow, served: set[str],
-                        now: datetime) -> None:
-    """One ``external_task`` row per service task waiting for an external worker."""
+                        now: datetime, existing: set[str] | None = None) -> None:
+    """One ``external_task`` row per service task waiting for an external worker
+    (``existing``: the instance's rows' ids, when the caller has read them)."""
     waiting = {}
     if instance.status == InstanceStatus.RUNNING:
         for task in runtime.started_service_tasks(workflow):
             info = definition.elements.get(runtime.element_id(task))
             if info is not None and info.topic and info.topic not in served:
                 waiting[str(task.id)] = info
-    existing = set(session.scalars(select(ExternalTask.id).where(ExternalTask.instance_id == instance.id)))
+    if existing is None:
+        existing = set(session.scalars(
+            select(ExternalTask.id).where(ExternalTask.instance_id == instance.id)))
     gone = existing - set(waiting)
     if gone:
         session.execute(delete(ExternalTask).where(ExternalTask.id.in_(gone)))
@@ -374,11 +377,13 @@ def sync_external_tasks(session: Session, instance: ProcessInstance, definition,
                                      element_id=info.id, topic=info.topic, created_at=now, priority=0))
 
 
-def sync_message_subscriptions(session: Session, instance: ProcessInstance, workflow) -> None:
+def sync_message_subscriptions(session: Session, instance: ProcessInstance, workflow,
+                               existing: set[str] | None = None) -> None:
     waiting = {m.task_id: m for m in runtime.waiting_messages(workflow)} \
         if instance.status == InstanceStatus.RUNNING else {}
-    existing = set(session.scalars(select(MessageSubscription.task_id)
-                                   .where(MessageSubscription.instance_id == instance.id)))
+    if existing is None:
+        existing = set(session.scalars(select(MessageSubscription.task_id)
+                                       .where(MessageSubscription.instance_id == instance.id)))
     gone = existing - set(waiting)
     if gone:
         session.execute(delete(MessageSubscription).where(MessageSubscription.task_id.in_(gone)))

@@ -14,15 +14,28 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Engine, case, delete, func, or_, select
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, defer, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import runtime, schedules, timer_claims
@@ -47,7 +60,9 @@ from .models import (
     Deadline,
     Deployment,
     DeploymentResource,
+    ExternalTask,
     InstanceStatus,
+    MessageSubscription,
     ProcessDefinition,
     ProcessInstance,
     ProcessSchedule,
@@ -87,6 +102,7 @@ _AUDITED_KINDS = {
     "intermediateThrowEvent", "boundaryEvent",
 }
 _EMPTY_FORM = FormDefinition()
+_SAVED = "propflow.saved"  # session.info: instance id -> what its last save wrote (_Saved)
 
 
 class _InstanceCache:
@@ -131,6 +147,12 @@ class _Definition:
     specs: LoadedSpecs
     elements: dict[str, ElementInfo]
     start_element: ElementInfo | None
+
+    @property
+    def has_deadlines(self) -> bool:
+        """Whether an instance of this version can have ``deadline`` rows at all."""
+        return any(DEADLINE_PROPERTY in info.properties or MILESTONE_PROPERTY in info.properties
+                   for info in self.elements.values())
 
 
 class WorkflowEngine(ExternalWork):
@@ -278,7 +300,8 @@ class WorkflowEngine(ExternalWork):
 
     def definitions(self, key: str | None = None, *, latest_only: bool = False) -> list[DefinitionView]:
         with self._reading() as session:
-            query = select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)
+            query = select(ProcessDefinition).options(defer(ProcessDefinition.spec), defer(
+                ProcessDefinition.catalogue)).order_by(ProcessDefinition.key, ProcessDefinition.version)
             if key is not None:
                 query = query.where(ProcessDefinition.key == key)
             rows = session.scalars(query).all()
@@ -353,7 +376,8 @@ class WorkflowEngine(ExternalWork):
                 session, row, dict(variables or {}), business_key=business_key, user=user)
             if extra_rows is not None:
                 session.add_all(extra_rows(instance.id))
-            return self._instance_view(session, instance, workflow, definition)
+            return self._instance_view(session, instance, workflow, definition,
+                                       session.info[_SAVED][instance.id])
 
     def _start_in(self, session: Session, row: ProcessDefinition, variables: dict[str, Any], *,
                   business_key: str | None, user: str | None,
@@ -401,10 +425,7 @@ class WorkflowEngine(ExternalWork):
         """
         now = self.clock.now()
         with self._unit_of_work() as session:
-            row = session.get(UserTask, task_id)
-            if row is None:
-                raise self._gone(session, task_id)
-            instance = session.get(ProcessInstance, row.instance_id)
+            row, instance = self._task_and_instance(session, task_id)
             definition = self._definition(session, instance.definition_id)
             workflow = self._load(instance, definition)
             task = runtime.find_task(workflow, task_id)
@@ -420,9 +441,9 @@ class WorkflowEngine(ExternalWork):
             runtime.advance(workflow, self._service_runner(session, instance, definition, user))
             session.add(_audit(now, AuditAction.TASK_COMPLETED, user, instance.id, task_id, info,
                                data={"submitted": cleaned}))
-            self._save(session, instance, workflow, definition, before - {task.id}, user, now,
-                       completed_by_user={task_id})
-            return self._instance_view(session, instance, workflow, definition)
+            saved = self._save(session, instance, workflow, definition, before - {task.id}, user, now,
+                               completed_by_user={task_id})
+            return self._instance_view(session, instance, workflow, definition, saved)
 
     def claim(self, task_id: str, *, user: str, force: bool = False) -> TaskView:
         """Make ``user`` the assignee. Claiming a task someone else holds needs ``force``
@@ -641,7 +662,9 @@ class WorkflowEngine(ExternalWork):
         rank = case(*((UserTask.priority == p, n) for n, p in enumerate(urgent_first)),
                     else_=len(urgent_first)) if urgent_first else None
         with self._reading() as session:
-            query = self._task_query(select(UserTask, ProcessInstance), where).order_by(
+            # The instance's state is not needed for a task's view: only its row's facts.
+            query = self._task_query(select(UserTask, ProcessInstance).options(
+                defer(ProcessInstance.state)), where).order_by(
                 *([rank] if rank is not None else []),
                 UserTask.due_at.is_(None), UserTask.due_at, UserTask.created_at, UserTask.id)
             rows = session.execute(query.limit(limit).offset(offset)).all()
@@ -652,13 +675,20 @@ class WorkflowEngine(ExternalWork):
                 for task, instance in rows
             ]
 
-    def count_user_tasks(self, where: TaskFilter | None = None, **criteria: Any) -> int:
+    def count_user_tasks(self, where: TaskFilter | None = None, *, at_most: int | None = None,
+                         **criteria: Any) -> int:
+        """How many tasks match; with ``at_most``, counting stops past it (the answer is then
+        ``at_most + 1``): a worklist with 100,000 open tasks need not count them all."""
         where = where or TaskFilter(**criteria)
         with self._reading() as session:
-            return session.scalar(self._task_query(select(func.count(UserTask.id)), where))
+            if at_most is None:
+                return session.scalar(self._task_query(select(func.count(UserTask.id)), where))
+            # Candidates looked up per row (EXISTS), not collected for all rows up front (IN).
+            first = self._task_query(select(UserTask.id), where, per_row=True).limit(at_most + 1)
+            return session.scalar(select(func.count()).select_from(first.subquery()))
 
     @staticmethod
-    def _task_query(query, where: TaskFilter):
+    def _task_query(query, where: TaskFilter, per_row: bool = False):
         criteria = (
             (where.instance_id, lambda v: UserTask.instance_id == v),
             (where.process_key, lambda v: ProcessInstance.process_key == v),
@@ -672,7 +702,7 @@ class WorkflowEngine(ExternalWork):
             conditions.append(UserTask.assignee.is_(None))
         if where.claimed:
             conditions.append(UserTask.assignee.is_not(None))
-        offered = _offered_conditions(where)
+        offered = _offered_conditions(where, per_row)
         if offered:
             conditions.append(or_(*offered))
         if where.confidential is not None:
@@ -683,9 +713,7 @@ class WorkflowEngine(ExternalWork):
     def _candidates(session: Session, task_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
         found: dict[str, list[tuple[str, str]]] = {}
         if task_ids:
-            for task_id, kind, value in session.execute(
-                    select(UserTaskCandidate.task_id, UserTaskCandidate.kind, UserTaskCandidate.value)
-                    .where(UserTaskCandidate.task_id.in_(task_ids))):
+            for task_id, kind, value in session.execute(_CANDIDATES, {"task_ids": list(task_ids)}):
                 found.setdefault(task_id, []).append((kind, value))
         return found
 
@@ -695,10 +723,7 @@ class WorkflowEngine(ExternalWork):
         :raise TaskNotFound: never existed. :raise TaskNotReady: already done.
         """
         with self._reading() as session:
-            row = session.get(UserTask, task_id)
-            if row is None:
-                raise self._gone(session, task_id)
-            instance = session.get(ProcessInstance, row.instance_id)
+            row, instance = self._task_and_instance(session, task_id)
             definition = self._definition(session, row.definition_id)
             data = None
             if with_data:
@@ -838,6 +863,17 @@ class WorkflowEngine(ExternalWork):
             raise InstanceNotRunning(f"instance '{instance_id}' is {instance.status.value}")
         return instance
 
+    @classmethod
+    def _task_and_instance(cls, session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
+        """An open task's row and its instance's, in one query.
+
+        :raise TaskNotFound: no such task, ever. :raise TaskNotReady: no longer open.
+        """
+        found = session.execute(_TASK_AND_INSTANCE, {"task_id": task_id}).first()
+        if found is None:
+            raise cls._gone(session, task_id)
+        return found[0], found[1]
+
     @staticmethod
     def _gone(session: Session, task_id: str) -> Exception:
         done = session.scalars(select(AuditEvent).where(
@@ -862,31 +898,44 @@ class WorkflowEngine(ExternalWork):
         actor: str | None,
         now: datetime,
         completed_by_user: set[str] = frozenset(),
-    ) -> None:
+    ) -> _Saved:
+        """Store the state with the rows derived from it. The rows there are now are read
+        in one round trip (none for a new instance), and everything written goes out in
+        one flush at the end: on PostgreSQL the audit chain's head, which every writer
+        locks, is held for as short a time as possible."""
         instance.state = dump_state(workflow)
         instance.serializer_version = SERIALIZER_VERSION
         instance.updated_at = now
         finished = runtime.finished_since(workflow, before)
         timers = runtime.waiting_timers(workflow)
-        side_end = self._record_finished(session, instance, definition, finished, completed_by_user,
-                                         actor, now)
-        if instance.status == InstanceStatus.RUNNING and workflow.is_completed():
-            instance.end_event_id = instance.end_event_id or side_end
-            instance.status = InstanceStatus.COMPLETED
-            instance.ended_at = now
-            session.add(_audit(now, AuditAction.COMPLETED, actor, instance.id,
-                               data={"end_event": instance.end_event_id}))
-        session.flush()  # the instance row first: its version check and the FKs below
-        ready = (runtime.ready_user_tasks(workflow, definition.elements)
-                 if instance.status == InstanceStatus.RUNNING else [])
-        self._sync_user_tasks(session, instance, definition, ready, now)
-        self._sync_timers(session, instance, timers if instance.status == InstanceStatus.RUNNING else [])
-        sync_external_tasks(session, instance, definition, workflow, self._services.keys(), now)
-        sync_message_subscriptions(session, instance, workflow)
-        self._arm_deadlines(session, instance, definition, timers, now)
+        new = instance in session.new
+        if new:
+            session.flush()  # a new instance's row first: the rows below refer to it
+        with session.no_autoflush:
+            existing = _Existing() if new else _existing_rows(session, instance.id, definition.has_deadlines)
+            side_end = self._record_finished(session, instance, definition, finished, completed_by_user,
+                                             actor, now, existing.deadlines)
+            if instance.status == InstanceStatus.RUNNING and workflow.is_completed():
+                instance.end_event_id = instance.end_event_id or side_end
+                instance.status = InstanceStatus.COMPLETED
+                instance.ended_at = now
+                session.add(_audit(now, AuditAction.COMPLETED, actor, instance.id,
+                                   data={"end_event": instance.end_event_id}))
+            running = instance.status == InstanceStatus.RUNNING
+            ready = runtime.ready_user_tasks(workflow, definition.elements) if running else []
+            tasks = self._sync_user_tasks(session, instance, definition, ready, now, existing.user_tasks)
+            self._sync_timers(session, instance, timers if running else [], existing.timers)
+            sync_external_tasks(session, instance, definition, workflow, self._services.keys(), now,
+                                existing.external)
+            sync_message_subscriptions(session, instance, workflow, existing.messages)
+            self._arm_deadlines(session, instance, definition, timers, now, existing.deadlines)
+        session.flush()  # the instance row's version check, and every row above
+        saved = _Saved(tasks, tuple(sorted(existing.deadlines.values(), key=lambda d: d.name)))
+        session.info.setdefault(_SAVED, {})[instance.id] = saved
+        return saved
 
     def _record_finished(self, session, instance, definition, finished, completed_by_user, actor,
-                         now) -> str | None:
+                         now, deadlines) -> str | None:
         """Audit what finished, meet and breach deadlines; returns the last end event
         reached off the main path (an escalation's), for a case that ends only there."""
         side_end = None
@@ -901,21 +950,21 @@ class WorkflowEngine(ExternalWork):
                     side_end = item.element_id
             milestone = info.properties.get(MILESTONE_PROPERTY)
             if milestone:
-                self._reach_deadline(session, instance, milestone, info, actor, now)
+                self._reach_deadline(session, instance, milestone, info, actor, now, deadlines)
             notify = info.properties.get(NOTIFY_PROPERTY)
             session.add_all(_audit(now, AuditAction.NOTIFIED, actor, instance.id, item.id, info,
                                    data={"to": to, "variable": notify})
                             for to in _recipients(item.data.get(notify) if notify else ()))
             deadline = info.properties.get(DEADLINE_PROPERTY)
             if deadline and info.kind == "boundaryEvent":
-                self._breach_deadline(session, instance, deadline, info, now, item.due_at)
+                self._breach_deadline(session, instance, deadline, info, now, item.due_at, deadlines)
             elif info.kind in _AUDITED_KINDS:
                 action = AuditAction.TIMER_FIRED if item.timer else AuditAction.ACTIVITY_COMPLETED
                 session.add(_audit(now, action, actor, instance.id, item.id, info, data={}))
         return side_end
 
-    def _reach_deadline(self, session, instance, name, info, actor, now):
-        row = _deadline_row(session, instance.id, name)
+    def _reach_deadline(self, session, instance, name, info, actor, now, deadlines):
+        row = _deadline_row(session, deadlines, instance.id, name)
         if row.reached_at is not None:
             return
         row.reached_at = now
@@ -923,8 +972,8 @@ class WorkflowEngine(ExternalWork):
         session.add(_audit(now, AuditAction.DEADLINE_REACHED, actor, instance.id, None, info,
                            data={"deadline": name, "due_at": _iso(row.due_at), "met": row.met}))
 
-    def _breach_deadline(self, session, instance, name, info, now, due_at=None):
-        row = _deadline_row(session, instance.id, name)
+    def _breach_deadline(self, session, instance, name, info, now, due_at, deadlines):
+        row = _deadline_row(session, deadlines, instance.id, name)
         # A phase that starts after its deadline fires the timer in the same step that
         # arms it: it was never seen waiting, so its due time comes from the fired timer.
         row.due_at = row.due_at or due_at
@@ -934,52 +983,62 @@ class WorkflowEngine(ExternalWork):
         session.add(_audit(now, AuditAction.DEADLINE_BREACHED, TIMER_ACTOR, instance.id, None, info,
                            data={"deadline": name, "due_at": _iso(row.due_at)}))
 
-    def _arm_deadlines(self, session, instance, definition, timers, now):
+    def _arm_deadlines(self, session, instance, definition, timers, now, deadlines):
         for timer in timers:
             info = definition.elements.get(timer.element_id)
             name = info.properties.get(DEADLINE_PROPERTY) if info else None
             if not name:
                 continue
-            row = _deadline_row(session, instance.id, name)
+            row = _deadline_row(session, deadlines, instance.id, name)
             if row.due_at is None:
                 row.due_at = timer.due_at
                 if row.reached_at is not None:
                     row.met = row.reached_at <= row.due_at
 
-    def _sync_user_tasks(self, session, instance, definition, ready, now):
-        existing = {row.id: row for row in session.scalars(
-            select(UserTask).where(UserTask.instance_id == instance.id))}
+    def _sync_user_tasks(self, session, instance, definition, ready, now,
+                         existing: set[str]) -> list[tuple[UserTask, list[tuple[str, str]]]]:
+        """Worklist rows for the ready user tasks; returns them with their candidates."""
         wanted = {task.id: task for task in ready}
         gone = [task_id for task_id in existing if task_id not in wanted]
         if gone:
             session.execute(delete(UserTaskCandidate).where(UserTaskCandidate.task_id.in_(gone)))
             session.execute(delete(UserTask).where(UserTask.id.in_(gone)))
+        kept = [task_id for task_id in existing if task_id in wanted]
+        rows = []
+        if kept:
+            candidates = self._candidates(session, kept)
+            rows = [(row, candidates.get(row.id, [])) for row in session.scalars(
+                select(UserTask).where(UserTask.id.in_(kept)))]
         for task in ready:
             if task.id in existing:
                 continue
             info = definition.elements.get(task.element_id)
-            session.add(UserTask(
+            row = UserTask(
                 id=task.id, instance_id=instance.id, definition_id=definition.id,
                 element_id=task.element_id, name=info.name if info else task.element_id,
                 lane=info.lane if info else None, assignee=task.assignee, due_at=task.due_at,
-                created_at=now, priority=task.priority, skill=task.skill))
-            session.add_all(
-                [UserTaskCandidate(task_id=task.id, kind="group", value=g) for g in task.candidate_groups]
-                + [UserTaskCandidate(task_id=task.id, kind="user", value=u) for u in task.candidate_users])
+                created_at=now, priority=task.priority, skill=task.skill)
+            candidates = ([("group", g) for g in task.candidate_groups]
+                          + [("user", u) for u in task.candidate_users])
+            session.add(row)
+            session.add_all(UserTaskCandidate(task_id=task.id, kind=kind, value=value)
+                            for kind, value in candidates)
             session.add(_audit(now, AuditAction.TASK_CREATED, None, instance.id, task.id, info, data={
                 "assignee": task.assignee, "candidate_groups": list(task.candidate_groups),
                 "due_at": _iso(task.due_at)}))
+            rows.append((row, candidates))
+        return rows
 
     @staticmethod
-    def _sync_timers(session, instance, timers):
-        existing = {row.task_id: row for row in session.scalars(
-            select(Timer).where(Timer.instance_id == instance.id))}
+    def _sync_timers(session, instance, timers, existing: dict[str, datetime]):
         wanted = {timer.task_id: timer for timer in timers}
-        for task_id, row in existing.items():
-            if task_id not in wanted:
-                session.delete(row)
-            elif row.due_at != wanted[task_id].due_at:
-                row.due_at = wanted[task_id].due_at
+        gone = [task_id for task_id in existing if task_id not in wanted]
+        if gone:
+            session.execute(delete(Timer).where(Timer.task_id.in_(gone)))
+        for task_id, due_at in existing.items():
+            if task_id in wanted and due_at != wanted[task_id].due_at:
+                session.execute(update(Timer).where(Timer.task_id == task_id)
+                                .values(due_at=wanted[task_id].due_at))
         session.add_all(Timer(task_id=t.task_id, instance_id=instance.id, element_id=t.element_id,
                               due_at=t.due_at) for t in timers if t.task_id not in existing)
 
@@ -1010,19 +1069,26 @@ class WorkflowEngine(ExternalWork):
             properties=dict(info.properties) if info else {}, data=data,
             priority=row.priority, skill=row.skill, instance_started_at=instance.started_at)
 
-    def _instance_view(self, session, instance, workflow, definition) -> InstanceView:
+    def _instance_view(self, session, instance, workflow, definition,
+                       saved: _Saved | None = None) -> InstanceView:
+        """The instance as stored; ``saved`` (what :meth:`_save` just wrote) spares reading
+        its worklist rows and deadlines back."""
         session.flush()
-        tasks = session.scalars(select(UserTask).where(UserTask.instance_id == instance.id)
-                                .order_by(UserTask.created_at, UserTask.id)).all()
-        deadlines = session.scalars(select(Deadline).where(Deadline.instance_id == instance.id)
-                                    .order_by(Deadline.name)).all()
+        if saved is None:
+            rows = session.scalars(select(UserTask).where(UserTask.instance_id == instance.id)).all()
+            candidates = self._candidates(session, [row.id for row in rows])
+            saved = _Saved([(row, candidates.get(row.id, [])) for row in rows], tuple(session.scalars(
+                select(Deadline).where(Deadline.instance_id == instance.id).order_by(Deadline.name))))
+        tasks = sorted(saved.tasks, key=lambda pair: (pair[0].created_at, pair[0].id))
+        deadlines = saved.deadlines
         return InstanceView(
             id=instance.id, definition_id=instance.definition_id, process_key=instance.process_key,
             business_key=instance.business_key, status=instance.status,
             started_at=instance.started_at, started_by=instance.started_by,
             ended_at=instance.ended_at, end_event_id=instance.end_event_id,
             variables=copy.deepcopy(runtime.current_variables(workflow, definition.elements)),
-            open_tasks=tuple(self._task_view(session, t, instance, definition) for t in tasks),
+            open_tasks=tuple(self._task_view(session, t, instance, definition, candidates=c)
+                             for t, c in tasks),
             deadlines=tuple(DeadlineView(d.name, d.due_at, d.reached_at, d.breached_at, d.met)
                             for d in deadlines),
             row_version=instance.row_version)
@@ -1034,23 +1100,85 @@ def _recipients(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _deadline_row(session: Session, instance_id: str, name: str) -> Deadline:
-    """The instance's deadline of that name, created (not yet armed) if it has none."""
-    row = session.get(Deadline, (instance_id, name))
+def _deadline_row(session: Session, deadlines: dict[str, Deadline], instance_id: str,
+                  name: str) -> Deadline:
+    """The instance's deadline of that name (``deadlines``: all it has, as read by
+    :func:`_existing_rows`), created (not yet armed) if it has none."""
+    row = deadlines.get(name)
     if row is None:
-        row = Deadline(instance_id=instance_id, name=name)
+        row = deadlines[name] = Deadline(instance_id=instance_id, name=name)
         session.add(row)
     return row
 
 
-def _offered_conditions(where: TaskFilter) -> list:
+@dataclass
+class _Existing:
+    """The rows an instance has before a save: worklist, timers (with due times), external
+    tasks, message subscriptions by id, and its deadlines."""
+
+    user_tasks: set[str] = field(default_factory=set)
+    timers: dict[str, datetime] = field(default_factory=dict)
+    external: set[str] = field(default_factory=set)
+    messages: set[str] = field(default_factory=set)
+    deadlines: dict[str, Deadline] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What a save left: the open tasks' rows with their candidates, and the deadlines."""
+
+    tasks: list[tuple[UserTask, list[tuple[str, str]]]]
+    deadlines: tuple[Deadline, ...]
+
+
+# The hot path's statements, built once: building and keying a statement costs about as
+# much as running it on SQLite.
+_TASK_AND_INSTANCE = select(UserTask, ProcessInstance).join(
+    ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(UserTask.id == bindparam("task_id"))
+
+
+def _ids_of(kind: str, column, owner):
+    return select(literal_column(f"'{kind}'"), column, null()).where(owner == bindparam("instance_id"))
+
+
+_DERIVED_ROWS = union_all(
+    select(literal_column("'timer'"), Timer.task_id, Timer.due_at)
+    .where(Timer.instance_id == bindparam("instance_id")),
+    _ids_of("user_task", UserTask.id, UserTask.instance_id),
+    _ids_of("external", ExternalTask.id, ExternalTask.instance_id),
+    _ids_of("message", MessageSubscription.task_id, MessageSubscription.instance_id))
+_DEADLINES = select(Deadline).where(Deadline.instance_id == bindparam("instance_id"))
+_CANDIDATES = select(UserTaskCandidate.task_id, UserTaskCandidate.kind, UserTaskCandidate.value).where(
+    UserTaskCandidate.task_id.in_(bindparam("task_ids", expanding=True)))
+
+
+def _existing_rows(session: Session, instance_id: str, with_deadlines: bool) -> _Existing:
+    """An instance's derived rows, read in one statement (two with deadlines)."""
+    found = _Existing()
+    sets = {"user_task": found.user_tasks, "external": found.external, "message": found.messages}
+    for kind, row_id, due_at in session.execute(_DERIVED_ROWS, {"instance_id": instance_id}):
+        if kind == "timer":
+            found.timers[row_id] = due_at
+        else:
+            sets[kind].add(row_id)
+    if with_deadlines:
+        found.deadlines = {row.name: row for row in session.scalars(_DEADLINES, {"instance_id": instance_id})}
+    return found
+
+
+def _offered_conditions(where: TaskFilter, per_row: bool = False) -> list:
+    def candidate(kind: str, value_condition):
+        if per_row:
+            return exists().where(UserTaskCandidate.task_id == UserTask.id, UserTaskCandidate.kind == kind,
+                                  value_condition)
+        return UserTask.id.in_(select(UserTaskCandidate.task_id).where(
+            UserTaskCandidate.kind == kind, value_condition))
+
     offered = []
     if where.candidate_groups:
-        offered.append(UserTask.id.in_(select(UserTaskCandidate.task_id).where(
-            UserTaskCandidate.kind == "group", UserTaskCandidate.value.in_(list(where.candidate_groups)))))
+        offered.append(candidate("group", UserTaskCandidate.value.in_(list(where.candidate_groups))))
     if where.candidate_user:
-        offered.append(UserTask.id.in_(select(UserTaskCandidate.task_id).where(
-            UserTaskCandidate.kind == "user", UserTaskCandidate.value == where.candidate_user)))
+        offered.append(candidate("user", UserTaskCandidate.value == where.candidate_user))
     if where.or_assignee is not None:
         offered.append(UserTask.assignee == where.or_assignee)
     return offered

@@ -7,7 +7,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
@@ -22,9 +23,17 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=200)])
 
 
+# Every request asks: one query, built once.
+_SIGNED_IN = select(User).where(User.id == bindparam("user_id")).options(
+    joinedload(User.role_rows), joinedload(User.skill_rows))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    """The signed-in user with roles and skills."""
+    if not user_id.isdigit():
+        return None
+    return db.session.scalars(_SIGNED_IN, {"user_id": int(user_id)}).unique().one_or_none()
 
 
 def _login_key() -> str:

@@ -22,6 +22,9 @@ from .service_requests import TASK_PRIORITIES, URGENT_FIRST
 
 bp = Blueprint("worklist", __name__, url_prefix="/tasks")
 PAGE_SIZE = 25
+# Counted exactly up to here; beyond, the page says "> 1000 tasks" (counting 100,000 open
+# tasks would cost more than showing them).
+COUNT_LIMIT = 1000
 SCOPES = ("mine", "offered", "all")
 
 
@@ -74,13 +77,14 @@ def index():
                           "claimed": status == "claimed",
                           "confidential": authz.personnel_scope(current_user)})
     page = max(request.args.get("page", 1, type=int), 1)
-    total = engine.count_user_tasks(where)
+    total = engine.count_user_tasks(where, at_most=COUNT_LIMIT)
     tasks = engine.user_tasks(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
                               urgent_first=URGENT_FIRST)
     now = engine.clock.now()
     return render_template(
         "worklist/index.html", tasks=[(t, SlaClock.of(t, now)) for t in tasks], scope=scope,
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), total=total,
+        more=total > COUNT_LIMIT, count_limit=COUNT_LIMIT,
         priority=priority, overdue=overdue, priorities=TASK_PRIORITIES, status=status,
         processes=engine.definitions(latest_only=True), process=request.args.get("process", ""),
         reminders=owner_tasks.reminders())

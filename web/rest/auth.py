@@ -23,6 +23,7 @@ from flask import current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash
 
 from engine import TaskFilter, TaskView
@@ -102,7 +103,8 @@ def _basic_user() -> User:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username:
         raise unauthorized("Only HTTP Basic authentication is supported")
-    user = db.session.scalar(select(User).where(User.username == auth.username.strip()))
+    user = db.session.scalars(select(User).where(User.username == auth.username.strip()).options(
+        joinedload(User.role_rows), joinedload(User.skill_rows))).unique().one_or_none()
     if user is None:
         check_password_hash(_DUMMY_HASH, auth.password or "")
     elif user.active and _verified.check(user, auth.password or ""):
