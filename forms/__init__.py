@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -45,10 +46,26 @@ class _RequiredIf:
             raise StopValidation("is required")  # Optional() after it would clear the error
 
 
+class _OnceEach(Form):
+    """A form whose fields each take one value: WTForms would keep the first of a field
+    sent twice and drop the rest unseen, so a repeated field is an error on it instead."""
+
+    def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
+        values = getattr(formdata, "getlist", None)
+        self._repeated = [name for name in self._fields if values is not None and len(values(name)) > 1]
+        super().process(formdata, obj, data, extra_filters, **kwargs)
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for name in self._repeated:
+            self[name].errors = [*self[name].errors, _l("was sent more than once")]
+        return valid and not self._repeated
+
+
 def build_form_class(definition: FormDefinition, name: str = "TaskForm") -> type[Form]:
     """A WTForms class with one field per form field, in the diagram's order."""
     attributes = {f.id: _make_field(f) for f in definition.fields}
-    return type(name, (Form,), attributes)
+    return type(name, (_OnceEach,), attributes)
 
 
 def _validators(form_field: FormField) -> list:
