@@ -18,6 +18,7 @@ from .errors import (
     NotFound,
     ProcessNotFound,
     ScriptError,
+    TaskAlreadyClaimed,
     TaskNotFound,
     TaskNotReady,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "ScriptError",
     "ServiceCall",
     "SystemClock",
+    "TaskAlreadyClaimed",
     "TaskFilter",
     "TaskNotFound",
     "TaskNotReady",

@@ -41,6 +41,10 @@ class TaskNotReady(Conflict):
     """The task was completed, cancelled or otherwise left the READY state."""
 
 
+class TaskAlreadyClaimed(TaskNotReady):
+    """Someone else holds the task: claiming it needs a supervisor's reassignment."""
+
+
 class InstanceNotRunning(Conflict):
     pass
 

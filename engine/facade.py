@@ -49,6 +49,7 @@ from .errors import (
     InstanceNotRunning,
     ProcessNotFound,
     ScriptError,
+    TaskAlreadyClaimed,
     TaskNotFound,
     TaskNotReady,
 )
@@ -102,6 +103,7 @@ _AUDITED_KINDS = {
     "intermediateThrowEvent", "boundaryEvent",
 }
 _EMPTY_FORM = FormDefinition()
+_ANYONE = object()  # an assignment not conditional on who holds the task
 _SAVED = "propflow.saved"  # session.info: instance id -> what its last save wrote (_Saved)
 
 
@@ -445,25 +447,43 @@ class WorkflowEngine(ExternalWork):
                                completed_by_user={task_id})
             return self._instance_view(session, instance, workflow, definition, saved)
 
-    def claim(self, task_id: str, *, user: str, force: bool = False) -> TaskView:
-        """Make ``user`` the assignee. Claiming a task someone else holds needs ``force``
-        (a supervisor reassigning)."""
-        return self._set_assignee(task_id, user, by=user, force=force)
+    def claim(self, task_id: str, *, user: str, force: bool = False, by: str | None = None) -> TaskView:
+        """Make ``user`` the assignee (``by`` someone else: a supervisor claiming it for
+        them). Claiming a task someone else holds needs ``force`` (a supervisor reassigning).
 
-    def unclaim(self, task_id: str, *, user: str) -> TaskView:
-        return self._set_assignee(task_id, None, by=user, force=True)
+        :raise TaskAlreadyClaimed: someone else holds it, and not ``force``.
+        """
+        return self._set_assignee(task_id, user, by=by or user, force=force)
 
-    def assign(self, task_id: str, assignee: str | None, *, by: str) -> TaskView:
-        return self._set_assignee(task_id, assignee, by=by, force=True)
+    def unclaim(self, task_id: str, *, user: str, expected_assignee: Any = _ANYONE) -> TaskView:
+        """Give the task back; ``expected_assignee``: who the caller saw holding it.
 
-    def _set_assignee(self, task_id: str, assignee: str | None, *, by: str, force: bool) -> TaskView:
+        :raise ConcurrentUpdate: someone else holds it now.
+        """
+        return self._set_assignee(task_id, None, by=user, force=True, expected=expected_assignee)
+
+    def assign(self, task_id: str, assignee: str | None, *, by: str,
+               expected_assignee: Any = _ANYONE) -> TaskView:
+        """Hand the task to ``assignee``; ``expected_assignee``: who ``by`` saw holding it
+        (None: nobody).
+
+        :raise ConcurrentUpdate: it was claimed or reassigned since (a lost update refused).
+        """
+        return self._set_assignee(task_id, assignee, by=by, force=True, expected=expected_assignee)
+
+    def _set_assignee(self, task_id: str, assignee: str | None, *, by: str, force: bool,
+                      expected: Any = _ANYONE) -> TaskView:
         now = self.clock.now()
         with self._unit_of_work() as session:
             row = session.get(UserTask, task_id)
             if row is None:
                 raise self._gone(session, task_id)
             if not force and row.assignee not in (None, assignee):
-                raise TaskNotReady(f"task is already claimed by {row.assignee}")
+                raise TaskAlreadyClaimed(f"task is already claimed by {row.assignee}")
+            if expected is not _ANYONE and row.assignee != expected:
+                holder = f"{row.assignee} holds it now" if row.assignee else "nobody holds it now"
+                raise ConcurrentUpdate(f"the task was claimed or reassigned meanwhile ({holder}); "
+                                       "reload and retry")
             instance = session.get(ProcessInstance, row.instance_id)
             instance.updated_at = now  # bumps the row version: claims race like completions
             previous, row.assignee = row.assignee, assignee

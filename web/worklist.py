@@ -90,15 +90,17 @@ def index():
         reminders=owner_tasks.reminders())
 
 
-def _task_or_404(task_id: str) -> TaskView:
+def _task_or_404(task_id: str, *, offered: bool = False) -> TaskView:
     """The task, if the user may see it (and its case: personnel records); 404 otherwise
-    (not 403: ids are not confirmed)."""
+    (not 403: ids are not confirmed). ``offered``: also one offered to the user that
+    someone else holds now (claiming it then says who)."""
     try:
         task = workflow_engine().task(task_id)
     except Conflict as exc:
         flash(str(exc), "error")
         abort(409, description=str(exc))
-    if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)) \
+    if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)
+            or (offered and authz.is_offered(current_user, task))) \
             or not authz.may_see_task(current_user, task):
         abort(404)
     return task
@@ -159,9 +161,12 @@ def _assignable(task: TaskView) -> list[User]:
 @bp.post("/<task_id>/claim")
 @staff_required
 def claim(task_id: str):
-    task = _task_or_404(task_id)
+    task = _task_or_404(task_id, offered=True)
     if not authz.is_offered(current_user, task):
         abort(403)
+    if task.assignee not in (None, current_user.username):  # who holds it is not theirs to know
+        flash(_("Someone else has claimed this task."), "error")
+        return redirect(url_for("worklist.index", scope="offered")), 303
     try:
         workflow_engine().claim(task_id, user=current_user.username)
     except Conflict as exc:
@@ -173,10 +178,15 @@ def claim(task_id: str):
 @bp.post("/<task_id>/unclaim")
 @staff_required
 def unclaim(task_id: str):
+    """Give a task back: one's own, or (a supervisor) anyone's — if it is still held by
+    whom this request saw holding it when the change is written."""
     task = _task_or_404(task_id)
     if task.assignee != current_user.username and not authz.may_reassign_task(current_user, task):
         abort(403)
-    workflow_engine().unclaim(task_id, user=current_user.username)
+    try:
+        workflow_engine().unclaim(task_id, user=current_user.username, expected_assignee=task.assignee)
+    except Conflict as exc:
+        flash(str(exc), "error")
     return redirect(url_for("worklist.index")), 303
 
 
@@ -193,6 +203,12 @@ def assign(task_id: str):
     if username not in {u.username for u in _assignable(task)}:
         flash(_("%(user)s cannot take this task.", user=username), "error")
         return redirect(url_for("worklist.task", task_id=task_id)), 303
-    workflow_engine().assign(task_id, username, by=current_user.username)
+    # Who held it when the supervisor chose (the form says), else when this request read it.
+    seen = (request.form["seen"] or None) if "seen" in request.form else task.assignee
+    try:
+        workflow_engine().assign(task_id, username, by=current_user.username, expected_assignee=seen)
+    except Conflict as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("worklist.task", task_id=task_id)), 303
     flash(_("Assigned to %(user)s.", user=username), "success")
     return redirect(url_for("worklist.task", task_id=task_id)), 303

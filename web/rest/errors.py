@@ -24,6 +24,7 @@ from engine import (
     InvalidTaskData,
     NotFound,
     ScriptError,
+    TaskAlreadyClaimed,
 )
 from engine.errors import NotAllowed
 
@@ -86,6 +87,8 @@ def from_engine(error: EngineError, context: str) -> RestError:
         return parse_error(error)
     if isinstance(error, NotFound):
         return not_found(message)
+    if isinstance(error, TaskAlreadyClaimed):
+        return RestError(409, message, "TaskAlreadyClaimedException", code=_ENGINE_CODE)
     if isinstance(error, ConcurrentUpdate):
         return RestError(409, message, "OptimisticLockingException", code=_OPTIMISTIC_LOCKING_CODE)
     if isinstance(error, Conflict):

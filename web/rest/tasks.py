@@ -102,8 +102,9 @@ def count_tasks():
 
 # --- one task --------------------------------------------------------------------------------
 
-def visible_task(task_id: str, context: str | None = None) -> TaskView:
-    """The open task, if the caller may see it.
+def visible_task(task_id: str, context: str | None = None, *, offered: bool = False) -> TaskView:
+    """The open task, if the caller may see it (``offered``: also one offered to the caller
+    that someone else holds now — claiming it then answers 409, not 404).
 
     :raise RestError: 404 unknown or not theirs to see; 409 completed or cancelled meanwhile.
     """
@@ -113,9 +114,15 @@ def visible_task(task_id: str, context: str | None = None) -> TaskView:
         task = None
     except Conflict as exc:
         raise RestError(409, f"{context or f'Cannot find task {task_id}'}: {exc}") from None
-    if task is None or not may_see_task(rest_user(), task):
+    user = rest_user()
+    if task is None or not (may_see_task(user, task) or (offered and _candidate(user, task))):
         raise not_found(f"No matching task with id {task_id}")
     return task
+
+
+def _candidate(user, task: TaskView) -> bool:
+    """Staff the task is offered to (whoever holds it now), who may see its case."""
+    return user.is_staff and authz.is_offered(user, task) and authz.may_see_task(user, task)
 
 
 def _hints(task: TaskView) -> dict[str, str]:
@@ -149,7 +156,7 @@ def claim(task_id: str):
     """``{"userId"}``: claim it for oneself (an offered task), or — a supervisor — for
     someone it is offered to. 409 TaskAlreadyClaimedException if someone else holds it."""
     user = rest_user()
-    task = visible_task(task_id, f"Cannot claim task {task_id}")
+    task = visible_task(task_id, f"Cannot claim task {task_id}", offered=True)
     target = json_body().get("userId")
     if not isinstance(target, str) or not target:
         raise invalid(f"Cannot claim task {task_id}: userId is required")
@@ -169,7 +176,7 @@ def claim(task_id: str):
     if other is None or not authz.is_offered(other, task) or not authz.may_see_task(other, task):
         raise invalid(f"Cannot claim task {task_id}: it is not offered to '{target}'")
     with translated(f"Cannot claim task {task_id}"):
-        engine.assign(task_id, target, by=user.username)
+        engine.claim(task_id, user=target, by=user.username)  # refused if someone claimed it meanwhile
     return "", 204
 
 
@@ -181,7 +188,7 @@ def unclaim(task_id: str):
     if not user.is_staff or (task.assignee != user.username and not authz.may_reassign_task(user, task)):
         raise forbidden(user.username, "TASK_ASSIGN", "Task", task_id)
     with translated(f"Cannot unclaim task {task_id}"):
-        workflow_engine().unclaim(task_id, user=user.username)
+        workflow_engine().unclaim(task_id, user=user.username, expected_assignee=task.assignee)
     return "", 204
 
 
