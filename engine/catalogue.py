@@ -33,6 +33,9 @@ DMN_NAMESPACES = (
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
 )
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+# Nothing here processes XInclude, but a diagram asking for it is refused rather than kept
+# for whatever reads the stored file later.
+XINCLUDE_TAGS = ("{http://www.w3.org/2001/XInclude}*", "{http://www.w3.org/2003/XInclude}*")
 REQUIRED_IF_PROPERTY = "propflow.requiredIf"
 TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
 _FLOW_NODE_TAGS = {
@@ -125,6 +128,9 @@ def parse_xml(content: bytes, filename: str) -> tuple[etree._Element | None, Dia
     if doctype.doctype or doctype.internalDTD is not None:
         return None, DiagramProblem(
             "DOCTYPE declarations and entities are not allowed in diagrams", filename, line=1)
+    included = next(iter(tree.iter(*XINCLUDE_TAGS)), None)
+    if included is not None:
+        return None, DiagramProblem("XInclude is not allowed in diagrams", filename, line=included.sourceline)
     return tree, None
 
 

@@ -22,6 +22,7 @@ from lxml import etree
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+XINCLUDE_TAGS = ("{http://www.w3.org/2001/XInclude}*", "{http://www.w3.org/2003/XInclude}*")
 DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
 DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -128,6 +129,8 @@ def _parse(content: bytes) -> etree._Element:
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None:
         raise ValueError("DOCTYPE declarations and entities are not allowed in diagrams")
+    if next(iter(root.iter(*XINCLUDE_TAGS)), None) is not None:
+        raise ValueError("XInclude is not allowed in diagrams")
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise ValueError("the file is not a BPMN 2.0 definitions document")
     return root
