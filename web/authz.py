@@ -145,6 +145,16 @@ def personnel_scope(viewer: User) -> Confidential | None:
     return Confidential(PERSONNEL_PROCESSES, STAFF_VARIABLE, allowed)
 
 
+def signal_scope(sender: User) -> Confidential:
+    """The personnel instances a message from ``sender`` may reach: those they may see
+    (:func:`personnel_scope`) except their own — nobody closes their own training need or
+    moves their own appraisal on by signalling it."""
+    allowed = visible_staff(sender)
+    if allowed is None:
+        allowed = frozenset(db.session.scalars(select(User.username)))
+    return Confidential(PERSONNEL_PROCESSES, STAFF_VARIABLE, allowed - {sender.username})
+
+
 def may_see_instance(viewer: User, process_key: str, variables: Mapping[str, Any] | None) -> bool:
     """Whether ``viewer`` may see an instance's tasks, data and history as far as personnel
     records go (other rules, such as :func:`may_see_case`, still apply): an instance of a

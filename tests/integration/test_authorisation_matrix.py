@@ -538,16 +538,18 @@ def _site(request, tmp_path_factory, backend: str) -> Iterator[Site]:
         url, admin, schema = _postgres_url()
     app = create_app({"TESTING": True, "DATABASE_URL": url, "CLOCK": ManualClock(),
                       "UPLOAD_FOLDER": str(folder / "uploads"), "SECRET_KEY": "test"})
-    if admin is not None:
-        result = app.test_cli_runner().invoke(args=["demo", "load"])
-        assert result.exit_code == 0, result.output
-    yield _setup(app)
-    with app.app_context():
-        db.engine.dispose()
-    if admin is not None:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    try:
+        if admin is not None:
+            result = app.test_cli_runner().invoke(args=["demo", "load"])
+            assert result.exit_code == 0, result.output
+        yield _setup(app)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        if admin is not None:
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
 
 
 # One site per database for the whole module: the matrix reads and puts back what it changes.
@@ -765,3 +767,15 @@ def test_a_supervisor_cannot_route_the_review_of_his_own_appraisal(site):
         with site.app.app_context():
             workflow_engine().unclaim(site.ids["review_sup"], user="matrix")
             workflow_engine().unclaim(site.ids["review_liu"], user="matrix")
+
+
+def test_nobody_signals_their_own_training_need_closed(site):
+    """tech_liu's open training need waits for TrainingCompleted (a passed result sends it):
+    his own message through the API reaches nothing, and the need stays open."""
+    before = site.state()
+    sent = site.rest("tech_liu", "POST", "/message", {"messageName": "TrainingCompleted",
+                                                      "processInstanceId": site.ids["training_need"]})
+    assert sent.status_code == 400 and sent.get_json()["type"] == "RestException"
+    assert site.state() == before
+    with site.app.app_context():
+        assert workflow_engine().instance(site.ids["training_need"]).status.value == "running"

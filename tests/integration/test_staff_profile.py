@@ -444,8 +444,10 @@ def test_workers_and_messages_do_not_reach_records_they_may_not_see(records, res
     # Messages: a message to a record someone may not see reaches nothing.
     ping = {"messageName": "personnel_ping", "businessKey": DEC}
     assert rest("cs_zhang", "POST", "/message", json=ping).status_code == 400
-    assert rest("sup_qian", "POST", "/message", json={**ping, "businessKey": SUP}).status_code == 204
-    assert rest("mgr_wu", "POST", "/message", json=ping).status_code == 204
+    # Nor a record about the sender: nobody signals their own appraisal on.
+    assert rest("sup_qian", "POST", "/message", json={**ping, "businessKey": SUP}).status_code == 400
+    assert rest("sup_qian", "POST", "/message", json=ping).status_code == 204  # tech_he's, whom he supervises
+    assert rest("mgr_wu", "POST", "/message", json={**ping, "businessKey": SUP}).status_code == 204
 
 
 def test_the_audit_check_does_not_show_a_broken_record_to_whom_may_not_see_it(records, app, browser):

@@ -5,7 +5,8 @@ polling ``fetchAndLock``, and other systems signal waiting cases with ``POST /me
 Workers sign in with an account that has the *integration* role (or an administrator's).
 Personnel records are not handed to a worker that may not see them
 (:func:`web.authz.personnel_scope`): their tasks are neither fetched, listed nor shown to it,
-and its messages do not reach them — as if they did not exist.
+and its messages do not reach them — as if they did not exist. Nor does anyone's message
+reach a record about themselves (:func:`web.authz.signal_scope`).
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ def correlate_message():
         found = workflow_engine().correlate_message(
             name, business_key=_text(body, "businessKey", required=False),
             instance_id=_text(body, "processInstanceId", required=False), variables=variables,
-            all_matches=bool(body.get("all")), user=user.username, confidential=_scope(user))
+            all_matches=bool(body.get("all")), user=user.username, confidential=authz.signal_scope(user))
     if not body.get("resultEnabled"):
         return Response(status=204)
     return jsonify([{
