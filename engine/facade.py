@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer, object_session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import runtime, schedules, timer_claims
@@ -475,17 +476,18 @@ class WorkflowEngine(ExternalWork):
                       expected: Any = _ANYONE) -> TaskView:
         now = self.clock.now()
         with self._unit_of_work() as session:
-            row = session.get(UserTask, task_id)
-            if row is None:
-                raise self._gone(session, task_id)
+            # One statement, one snapshot: the instance's row version then covers the assignee
+            # read with it. Read apart, under READ COMMITTED a claim committed between the two
+            # reads would pass both the check below and the version check.
+            row, instance = self._task_and_instance(session, task_id)
             if not force and row.assignee not in (None, assignee):
                 raise TaskAlreadyClaimed(f"task is already claimed by {row.assignee}")
             if expected is not _ANYONE and row.assignee != expected:
                 holder = f"{row.assignee} holds it now" if row.assignee else "nobody holds it now"
                 raise ConcurrentUpdate(f"the task was claimed or reassigned meanwhile ({holder}); "
                                        "reload and retry")
-            instance = session.get(ProcessInstance, row.instance_id)
-            instance.updated_at = now  # bumps the row version: claims race like completions
+            instance.updated_at = now
+            flag_modified(instance, "updated_at")  # bumps the row version even at the same instant
             previous, row.assignee = row.assignee, assignee
             action = (AuditAction.TASK_CLAIMED if assignee == by else
                       AuditAction.TASK_UNCLAIMED if assignee is None else AuditAction.TASK_ASSIGNED)
