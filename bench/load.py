@@ -259,9 +259,10 @@ def clone_instances(app, template_id: str, count: int) -> list[str]:
 
 def add_filler(app, template_id: str, count: int) -> None:
     """``count`` more open tasks, fast: per table one INSERT … SELECT copying the template's
-    rows ``count`` times with new ids made from a counter. The copies carry the template's
-    state unchanged (so the database is as large as with real instances) but are never
-    loaded: they fill the worklist, the instance table and their indexes."""
+    rows ``count`` times with new ids made from a counter, each task created and due a
+    second before the one before (a backlog). The copies carry the template's state
+    unchanged (so the database is as large as with real instances) but are never loaded:
+    they fill the worklist, the instance table and their indexes."""
     from web.extensions import db
 
     with app.app_context(), db.engine.begin() as connection:
@@ -274,9 +275,14 @@ def add_filler(app, template_id: str, count: int) -> None:
             return (f"'00000000-0000-4000-{tag}-' || lpad(n.i::text, 12, '0')" if postgres
                     else f"printf('00000000-0000-4000-{tag}-%012d', n.i)")
 
+        def earlier(column: str) -> str:  # a backlog: each copy a second older than the last
+            return (f"p.{column} - n.i * interval '1 second'" if postgres
+                    else f"datetime(p.{column}, '-' || n.i || ' seconds')")
+
         copies = {
             "process_instance": ("id", made("8000"), "business_key", "p.business_key || '-F' || n.i"),
-            "user_task": ("id", made("9000"), "instance_id", made("8000")),
+            "user_task": ("id", made("9000"), "instance_id", made("8000"),
+                          "created_at", earlier("created_at"), "due_at", earlier("due_at")),
             "user_task_candidate": ("task_id", made("9000")),
             "service_case": ("instance_id", made("8000"), "business_key", "p.business_key || '-F' || n.i"),
         }
@@ -556,6 +562,8 @@ def main() -> None:
     parser.add_argument("--suite", action="store_true", help="the README's set of runs")
     parser.add_argument("--json", action="store_true", help="print every report as JSON too")
     args = parser.parse_args()
+    # Stopped from outside: still stop the server and drop the database (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     reports: list[Report] = []
     if args.suite:

@@ -143,6 +143,13 @@ class UserTask(Base):
     """One row per READY user task: what worklists query."""
 
     __tablename__ = "user_task"
+    # The worklist's order (soonest due, then oldest) within unclaimed or someone's tasks,
+    # within one priority, and over all: a page is read off an index, not sorted.
+    __table_args__ = (
+        Index("ix_user_task_queue", "assignee", "due_at", "created_at", "id"),
+        Index("ix_user_task_queue_priority", "assignee", "priority", "due_at", "created_at", "id"),
+        Index("ix_user_task_due_order", "due_at", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the library's task id
     instance_id: Mapped[str] = mapped_column(

@@ -30,9 +30,10 @@ HTML_COMPLETION = 15
 # The same, with the caller's Basic credentials checked against the shared rate-limit
 # counter (1) instead of the session's user.
 REST_COMPLETION = 16
-# The worklist: the user, the count, the page with its candidates, the process versions
-# for the filter, the user's reminders.
-WORKLIST = 6
+# The worklist: the user, the count (up to 1,000), the page read in its three slices of the
+# order (urgent; due soonest; no due time: each off an index) with its candidates, the
+# process versions for the filter, the user's reminders.
+WORKLIST = 8
 _CONTROL = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 
 
