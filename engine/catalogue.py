@@ -193,7 +193,33 @@ def prepare_bpmn(tree: etree._Element, filename: str) -> PreparedBpmn:
                                       "rename the element (for example StartEvent_1)")
             elements[element.get("id")] = _element_info(element, lanes, problems,
                                                         element.get("id") in main)
+    _check_lengths(tree, elements, problems)
     return PreparedBpmn(tree, filename, executable, elements, problems.problems, start_timers)
+
+
+# How long the text the engine keeps in columns may be. Longer text deploys on SQLite and
+# fails on PostgreSQL at the first instance that reaches it, so it is refused here. A
+# process id leaves room for ":<version>:<uuid>" in its definition's id.
+_LENGTHS = {"process id": 200, "process name": 255, "id": 255, "name": 255, "lane": 255, "topic": 255,
+            "message": 255, "deadline": 64}
+
+
+def _check_lengths(tree: etree._Element, elements: dict[str, ElementInfo], problems: _Collector) -> None:
+    def check(element: etree._Element, what: str, value: str | None) -> None:
+        if value is not None and len(value) > _LENGTHS[what]:
+            problems.add(element, f"the {what} is longer than {_LENGTHS[what]} characters")
+
+    for process in tree.iterfind("bpmn:process", NS):
+        check(process, "process id", process.get("id"))
+        check(process, "process name", process.get("name"))
+    for element in tree.iter(f"{{{BPMN_NS}}}*"):
+        info = elements.get(element.get("id"))
+        if info is None or info.id != element.get("id"):
+            continue
+        deadline = info.properties.get("propflow.deadline")
+        for what, value in (("id", info.id), ("name", info.name), ("lane", info.lane), ("topic", info.topic),
+                            ("message", info.message), ("deadline", deadline)):
+            check(element, what, value)
 
 
 def _take_start_timers(tree: etree._Element, problems: _Collector) -> dict[str, StartTimer]:

@@ -21,6 +21,8 @@ from .catalogue import ElementInfo
 from .errors import DiagramProblem, InvalidDiagram
 from .serialization import SERIALIZER
 
+MAX_RESOURCE_NAME = 255  # the column that keeps it
+
 
 @dataclass(frozen=True)
 class CompiledProcess:
@@ -58,6 +60,10 @@ def compile_deployment(files: Mapping[str, bytes]) -> list[CompiledProcess]:
     bpmn: list[catalogue.PreparedBpmn] = []
     dmn: list[tuple[Any, str]] = []
     for filename, content in files.items():
+        if len(filename) > MAX_RESOURCE_NAME:
+            problems.append(DiagramProblem(f"the file name is longer than {MAX_RESOURCE_NAME} characters",
+                                           filename[:60] + "…"))
+            continue
         tree, problem = catalogue.parse_xml(content, filename)
         if problem:
             problems.append(problem)

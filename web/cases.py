@@ -46,7 +46,7 @@ def _submit(kind: str, owner: User | None, template: str):
     form = form_class(request.form if request.method == "POST" else None, data=defaults)
     if request.method == "GET":
         return render_template(template, form=form, owner=owner)
-    problem = None
+    problem, status = None, 422
     if form.validate():
         values = form_data(form, visible)
         if kind == "online":
@@ -61,7 +61,7 @@ def _submit(kind: str, owner: User | None, template: str):
                 workflow_engine(), values=values, photos=photos, user=current_user.username,
                 now=workflow_engine().clock.now())
         except uploads.UploadError as exc:
-            problem = str(exc)
+            problem, status = str(exc), exc.status
         except InvalidTaskData as exc:
             apply_engine_errors(form, exc.errors)
         except OSError:
@@ -72,7 +72,7 @@ def _submit(kind: str, owner: User | None, template: str):
         else:
             flash(_("Request %(key)s submitted.", key=instance.business_key), "success")
             return redirect(url_for("cases.detail", instance_id=instance.id)), 303
-    return render_template(template, form=form, owner=owner, problem=problem), 422
+    return render_template(template, form=form, owner=owner, problem=problem), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -25,7 +25,11 @@ MAX_FILE_BYTES = 2 * 1024 * 1024  # per file; the app setting DEPLOY_MAX_FILE_BY
 
 
 class UploadProblem(Exception):
-    pass
+    status = 422
+
+
+class UploadTooLarge(UploadProblem):
+    status = 413  # as for a request over the whole request's limit
 
 
 @bp.get("/")
@@ -48,7 +52,7 @@ def _uploaded() -> dict[str, bytes]:
         finally:
             storage.close()  # a large part is spooled to a temporary file: close it now
         if len(content) > limit:
-            raise UploadProblem(_("%(name)s is larger than %(kb)d KB.", name=name, kb=limit // 1024))
+            raise UploadTooLarge(_("%(name)s is larger than %(kb)d KB.", name=name, kb=limit // 1024))
         files[name] = content
     if not files:
         raise UploadProblem(_("Choose at least one .bpmn or .dmn file."))
@@ -78,7 +82,7 @@ def check():
         files = _uploaded()
     except UploadProblem as problem:
         return render_template("deploy/index.html", recent=workflow_engine().definitions(latest_only=True),
-                               problem=str(problem), name=name), 422
+                               problem=str(problem), name=name), problem.status
     preview = workflow_engine().preview_deployment(files)
     carried = [(n, base64.b64encode(c).decode()) for n, c in files.items()]
     status = 200 if preview.deployable else 422

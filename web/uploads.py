@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
 from .models import Attachment
@@ -23,6 +24,15 @@ _SIGNATURES = (
 class UploadError(ValueError):
     """A photo was refused; the message says why in the user's terms."""
 
+    status = 422
+
+
+class TooLarge(UploadError):
+    """A photo over the size limit: the request is answered 413, like one over the whole
+    request's limit."""
+
+    status = 413
+
 
 @dataclass(frozen=True)
 class CheckedPhoto:
@@ -35,15 +45,15 @@ class CheckedPhoto:
 def check_photos(files: list[FileStorage], *, max_count: int, max_bytes: int) -> list[CheckedPhoto]:
     chosen = [f for f in files if f and f.filename]
     if len(chosen) > max_count:
-        raise UploadError(f"at most {max_count} photos")
+        raise UploadError(_("At most %(n)d photos.", n=max_count))
     checked = []
     for upload in chosen:
         content = upload.read(max_bytes + 1)
         if len(content) > max_bytes:
-            raise UploadError(f"{upload.filename}: larger than {_size(max_bytes)}")
+            raise TooLarge(_("%(name)s: larger than %(size)s.", name=upload.filename, size=_size(max_bytes)))
         kind = _kind(content)
         if kind is None:
-            raise UploadError(f"{upload.filename}: not a JPEG, PNG or WebP image")
+            raise UploadError(_("%(name)s: not a JPEG, PNG or WebP image.", name=upload.filename))
         name = Path(upload.filename.replace("\\", "/")).name[:200] or "photo"
         checked.append(CheckedPhoto(name, content, *kind))
     return checked

@@ -76,7 +76,7 @@ def test_a_broken_diagram_shows_each_problem_with_its_element(app, demo, browser
 
 
 @pytest.mark.parametrize("files, status", [
-    ({}, 422), ({"notes.txt": b"hello"}, 422), ({"big.bpmn": b"x" * 20_481}, 422)])
+    ({}, 422), ({"notes.txt": b"hello"}, 422), ({"big.bpmn": b"x" * 20_481}, 413)])
 def test_uploads_are_checked(app, demo, browser, files, status):
     app.config["DEPLOY_MAX_FILE_BYTES"] = 20 * 1024
     response = upload(browser("po_zhou"), files)

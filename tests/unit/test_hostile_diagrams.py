@@ -202,3 +202,25 @@ def test_fragments_anywhere_give_plain_bpmn_or_a_clear_refusal(insertions):
     info = tree.getroottree().docinfo
     assert info.doctype == "" and info.internalDTD is None
     assert not list(tree.iter("{http://www.w3.org/2001/XInclude}*"))
+
+
+# Text the engine keeps in columns: longer text deployed on SQLite and failed on PostgreSQL
+# with a 500 at the first instance that reached it (a task's name in the worklist, say).
+TOO_LONG = {
+    "task name": ('name="Approve"', f'name="{"长" * 256}"', "Approve", "name"),
+    "task id": ('id="Approve"', f'id="{"A" * 256}"', "A" * 256, "id"),
+    "process id": ('id="approval"', f'id="{"p" * 201}"', "p" * 201, "process id"),
+    "process name": ('name="Approval"', f'name="{"n" * 256}"', "approval", "process name"),
+    "deadline": ('value="approval"', f'value="{"d" * 65}"', "Reminder", "deadline"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TOO_LONG))
+def test_text_too_long_for_its_column_is_refused_at_deploy(engine, sa_engine, case):
+    old, new, element, what = TOO_LONG[case]
+    assert old in APPROVAL
+    with pytest.raises(InvalidDiagram) as caught:
+        engine.deploy({"approval.bpmn": APPROVAL.replace(old, new, 1).encode()}, name="long")
+    assert any(p.element_id == element and f"the {what} is longer than" in p.message
+               for p in caught.value.problems), caught.value.problems
+    _no_trace_anywhere(sa_engine, caught.value.problems)

@@ -23,6 +23,7 @@ from .params import boolean, count, date, paging, sorting, text, text_list
 from .variables import format_date
 
 SORT_KEYS = {"id": "id", "name": "name", "deploymentTime": "deployed_at", "tenantId": "tenant_id"}
+MAX_NAME = 255  # of a deployment's name and source
 # Multipart fields that are settings; every other part is a resource to deploy.
 _SETTINGS = ("deployment-name", "deployment-source", "enable-duplicate-filtering", "deploy-changed-only",
              "tenant-id", "deployment-activation-time")
@@ -113,6 +114,9 @@ def create_deployment():
     files = _resources()
     changed_only = _flag("deploy-changed-only")
     form = request.form
+    for field in ("deployment-name", "deployment-source"):
+        if len(form.get(field) or "") > MAX_NAME:
+            raise invalid(f"'{field}' is longer than {MAX_NAME} characters")
     with translated("Cannot deploy"):
         deployment = workflow_engine().deploy(
             files, name=form.get("deployment-name") or "", source=form.get("deployment-source"),
