@@ -28,7 +28,15 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from engine import WorkflowEngine, make_engine, runtime
-from engine.models import AuditAction, AuditEvent, MessageSubscription, ProcessInstance, UserTask
+from engine.models import (
+    AuditAction,
+    AuditEvent,
+    InstanceStatus,
+    MessageSubscription,
+    ProcessInstance,
+    Timer,
+    UserTask,
+)
 from engine.serialization import load_state
 from tests.conftest import FIXTURES, ROOT
 
@@ -271,6 +279,10 @@ def _check_instance(engine: WorkflowEngine, session, instance: ProcessInstance) 
     subscribed = set(session.scalars(select(MessageSubscription.task_id).where(
         MessageSubscription.instance_id == instance.id)))
     assert waiting == subscribed, f"{where}: message subscriptions {subscribed}, state waits for {waiting}"
+    running = instance.status == InstanceStatus.RUNNING
+    armed = {t.task_id for t in runtime.waiting_timers(workflow)} if running else set()
+    timers = set(session.scalars(select(Timer.task_id).where(Timer.instance_id == instance.id)))
+    assert armed == timers, f"{where}: timer rows {timers}, state waits for {armed}"
     return Counter(action for action, _ in audit)
 
 

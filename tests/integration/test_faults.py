@@ -10,8 +10,10 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +23,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import create_app
-from engine import WorkflowEngine, make_engine
+from engine import ManualClock, WorkflowEngine, make_engine
 from engine.models import AuditAction, AuditEvent, ProcessInstance
 from tests import faultpoints
-from tests.conftest import SERVICE_REQUEST_FILES, read_files
+from tests.conftest import ROOT, SERVICE_REQUEST_FILES, read_files
 from tests.integration.conftest import Browser
 from tests.integration.served import (
     BIN,
@@ -37,6 +39,7 @@ from tests.integration.served import (
     check_consistent,
     prepare,
 )
+from tests.unit.test_service_request import REQUEST as SERVICE_REQUEST
 from web import workflow_engine
 from web.extensions import db
 from web.models import ServiceCase
@@ -195,6 +198,46 @@ def _stored_value(database_url: str, task_id: str):
     return data["submitted"]["value"]
 
 
+# --- a timer worker killed while firing ----------------------------------------------------
+
+def test_kill_9_timer_worker_mid_firing_then_restart_fires_each_timer_once(database_url, sa_engine, tmp_path):
+    """The worker stops inside the transaction that fires a response deadline (its breach,
+    timer and escalation task written, not committed) and is killed there."""
+    past = ManualClock(datetime.now(UTC) - timedelta(days=3))  # every response deadline is due
+    engine = WorkflowEngine(sa_engine, past)
+    engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="sr")
+    started = [engine.start("service_request", SERVICE_REQUEST, business_key=f"SR-{n}").id for n in range(12)]
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "armed").touch()
+    env = {**os.environ, "DATABASE_URL": database_url, "PROPFLOW_FAULT_DIR": str(faults),
+           "PROPFLOW_FAULT_ACTION": AuditAction.DEADLINE_BREACHED.value}
+    doomed = subprocess.Popen([sys.executable, "-m", "flask", "--app", "tests.faultpoints:create_app()",
+                               "timers", "fire-due"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    pid, instance_id = _paused(faults)
+    assert pid == doomed.pid
+    doomed.kill()
+    doomed.communicate(timeout=30)
+
+    check_consistent(database_url)  # its timer still armed, its state as before, no entry
+    assert instance_id not in _breached(sa_engine)
+
+    restarted = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "timers", "fire-due"],
+                               cwd=ROOT,
+                               env={**os.environ, "DATABASE_URL": database_url}, capture_output=True,
+                               timeout=300)
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert sorted(_breached(sa_engine)) == sorted(started)  # each once: none lost, none twice
+    check_consistent(database_url)
+
+
+def _breached(sa_engine) -> list[str]:
+    with sa_engine.connect() as connection:
+        return list(connection.scalars(select(AuditEvent.instance_id).where(
+            AuditEvent.action == AuditAction.DEADLINE_BREACHED)))
+
+
 # --- a database briefly unavailable -------------------------------------------------------
 
 EN = {"Accept-Language": "en"}
@@ -295,16 +338,16 @@ def test_postgresql_unreachable_answers_503_writes_nothing_and_recovers(database
 def _cut_before_commit(proxy):
     """Cut the connection when a task completion is about to commit."""
     def cut(session):
-        if session.info.pop(faultpoints.COMPLETED, None):
+        if session.info.pop(faultpoints.NOTED, None):
             proxy.cut()
 
-    event.listen(Session, "after_flush", faultpoints.note_completions)
+    event.listen(Session, "after_flush", faultpoints.note_watched)
     event.listen(Session, "before_commit", cut)
     try:
         yield
     finally:
         event.remove(Session, "before_commit", cut)
-        event.remove(Session, "after_flush", faultpoints.note_completions)
+        event.remove(Session, "after_flush", faultpoints.note_watched)
 
 
 def _service_step_loses_the_database(app, proxy) -> None:
