@@ -456,8 +456,10 @@ def _parse_form(form_data, problems: _Collector) -> FormDefinition:
 def _parse_field(xml_field, problems: _Collector) -> FormField | None:
     field_id = xml_field.get("id")
     kind = xml_field.get("type") or "string"
-    if not field_id or not field_id.isidentifier():
-        problems.add(xml_field, f"form field id '{field_id}' must be a valid variable name")
+    if not field_id or not field_id.isidentifier() or field_id.startswith("_"):
+        # A leading underscore is the sandbox's own namespace (its guards, __builtins__).
+        problems.add(xml_field, f"form field id '{field_id}' must be a valid variable name "
+                                "not starting with _")
         return None
     if kind not in FIELD_TYPES:
         problems.add(xml_field, f"form field '{field_id}' has unknown type '{kind}' "

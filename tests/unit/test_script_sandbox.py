@@ -172,6 +172,24 @@ def test_more_escapes_are_refused_at_deploy(engine, script):
     assert engine.definitions() == []
 
 
+@pytest.mark.parametrize(("old", "new", "message"), [
+    # a form default is a value, never an expression
+    ('<camunda:formField id="comment" label="Comment" type="string">',
+     '<camunda:formField id="comment" label="Comment" type="string" defaultValue="${__import__(\'os\')}">',
+     "expression defaults"),
+    # a field named like the sandbox's own guards would put data where they live
+    ('<camunda:formField id="comment"', '<camunda:formField id="__builtins__"', "not starting with _"),
+    ('<camunda:formField id="comment"', '<camunda:formField id="_getattr_"', "not starting with _"),
+])
+def test_form_defaults_and_field_names_cannot_reach_the_sandbox(engine, old, new, message):
+    assert old in APPROVAL
+    with pytest.raises(InvalidDiagram) as caught:
+        engine.deploy({"approval.bpmn": APPROVAL.replace(old, new, 1).encode()}, name="hostile")
+    assert any(message in p.message and p.element_id == "Approve" for p in caught.value.problems), \
+        caught.value.problems
+    assert engine.definitions() == []
+
+
 ESCAPES_FAILING_AT_RUN_TIME = [
     "x = '{0.__class__}'.format(started_at)",  # attribute traversal in a format string
     "x = '{v.__class__}'.format_map({'v': started_at})",
