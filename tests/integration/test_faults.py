@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from engine import ManualClock, WorkflowEngine, make_engine
+from engine import worker as timer_worker
 from engine.models import AuditAction, AuditEvent, ProcessInstance
 from tests import faultpoints
 from tests.conftest import ROOT, SERVICE_REQUEST_FILES, read_files
@@ -368,6 +369,42 @@ def _service_step_loses_the_database(app, proxy) -> None:
 
 def workflow_engine_instances(app, business_key: str) -> list:
     return workflow_engine().find_instances(business_key=business_key)
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_the_timer_worker_rides_out_an_unreachable_database(database_url, clock, caplog):
+    """Its sweep fails while the database is cut off (logged, not fatal: under make serve a
+    worker that dies stops the whole service); the next one fires what is due, once."""
+    real = make_url(database_url)
+    proxy = Proxy(real.host, real.port)
+    sa_engine = make_engine(real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    try:
+        engine = WorkflowEngine(sa_engine, clock)
+        engine.deploy(read_files(*SERVICE_REQUEST_FILES), name="sr")
+        started = [engine.start("service_request", SERVICE_REQUEST).id for _ in range(2)]
+        clock.advance(timedelta(hours=25))  # both response deadlines due
+        proxy.cut()
+        stop, waits = threading.Event(), []
+
+        def wait(seconds: float) -> bool:
+            waits.append(seconds)
+            if len(waits) == 1:
+                proxy.restore()
+            else:
+                stop.set()
+            return stop.is_set()
+
+        timer_worker.run(engine, stop=stop, wait=wait)
+        assert "timer sweep failed; retrying" in caplog.text
+        with sa_engine.connect() as connection:
+            breached = list(connection.scalars(select(AuditEvent.instance_id).where(
+                AuditEvent.action == AuditAction.DEADLINE_BREACHED)))
+        assert sorted(breached) == sorted(started)
+    finally:
+        sa_engine.dispose()
+        proxy.close()
+    check_consistent(database_url)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
