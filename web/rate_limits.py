@@ -9,6 +9,7 @@ upsert that also restarts an expired window; expired counters are deleted now an
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import ClassVar
 
@@ -42,7 +43,7 @@ class DatabaseStorage(Storage):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(_TABLE).values(key=key, hits=amount, expires_at=now + expiry)
+        statement = dialect.insert(_TABLE).values(key=_stored(key), hits=amount, expires_at=now + expiry)
         expired = _TABLE.c.expires_at <= now
         statement = statement.on_conflict_do_update(
             index_elements=[_TABLE.c.key],
@@ -60,12 +61,12 @@ class DatabaseStorage(Storage):
     def get(self, key: str) -> int:
         with self._engine.connect() as connection:
             hits = connection.scalar(select(_TABLE.c.hits).where(
-                _TABLE.c.key == key, _TABLE.c.expires_at > time.time()))
+                _TABLE.c.key == _stored(key), _TABLE.c.expires_at > time.time()))
         return hits or 0
 
     def get_expiry(self, key: str) -> float:
         with self._engine.connect() as connection:
-            expires_at = connection.scalar(select(_TABLE.c.expires_at).where(_TABLE.c.key == key))
+            expires_at = connection.scalar(select(_TABLE.c.expires_at).where(_TABLE.c.key == _stored(key)))
         return expires_at if expires_at is not None else time.time()
 
     def check(self) -> bool:
@@ -82,7 +83,20 @@ class DatabaseStorage(Storage):
 
     def clear(self, key: str) -> None:
         with self._engine.begin() as connection:
-            connection.execute(delete(_TABLE).where(_TABLE.c.key == key))
+            connection.execute(delete(_TABLE).where(_TABLE.c.key == _stored(key)))
+
+
+_KEY_LENGTH = _TABLE.c.key.type.length
+
+
+def _stored(key: str) -> str:
+    """The key as its column can hold it. A key carries the name someone typed to sign in,
+    of any length and with any characters: one longer than the column, or with a NUL
+    (which PostgreSQL cannot store or compare), is kept as its start and its hash."""
+    if len(key) <= _KEY_LENGTH and "\x00" not in key:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key.replace(chr(0), '')[:_KEY_LENGTH - len(digest) - 1]}#{digest}"
 
 
 def _restart_if(expired, fresh, carried):

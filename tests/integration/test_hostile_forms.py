@@ -283,3 +283,16 @@ def test_a_refused_request_is_422_on_its_field_and_stores_nothing(app, owner, da
     assert response.status_code == 422 and 'data-field="description"' in response.get_data(as_text=True)
     assert owner.post("/requests/new", {"building": "3\x00"}, page="/requests/new").status_code == 400
     assert fingerprint(app) == before
+
+
+def test_sign_in_names_of_any_length_are_counted_and_never_a_500(app, browser):
+    """The name typed is part of the rate limit's key: one longer than the key's column, or
+    with a NUL, made PostgreSQL refuse the count (an uncaught 500 after the answer)."""
+    person = browser()
+    for name in ("u" * 300, "长" * 200, "x" * 100_000):
+        statuses = [person.login(name, "wrong").status_code for _ in range(11)]
+        assert statuses == [422] * 10 + [429], (len(name), statuses)  # longer than a user name
+    person.get("/login")
+    response = person.client.post("/login", data={"username": "a\x00b", "password": "x",
+                                                  "csrf_token": person.token})
+    assert response.status_code == 400

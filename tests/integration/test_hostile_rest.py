@@ -379,3 +379,12 @@ def test_valid_typed_variables_come_back_exactly(api, database_url):
             assert value == plain and type(value) is type(plain), (name, kind, plain, got)
 
     check()
+
+
+def test_sign_in_names_of_any_length_are_counted_and_never_a_500(api):
+    """A Basic user name is part of the rate limit's key: one longer than the key's column,
+    or with a NUL, made PostgreSQL refuse the count (an uncaught 500 after the answer)."""
+    for name in ("u" * 300, "长" * 200 + "\u202e", "a" * 100_000):
+        statuses = [api.get(name, "/task").status_code for _ in range(11)]
+        assert statuses == [401] * 10 + [429], (len(name), statuses)
+    assert api.get("nul\x00name", "/task").status_code in (400, 401)
