@@ -9,7 +9,7 @@ about one thing); it uses the facade's units of work, loading and saving.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -18,7 +18,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from . import runtime
-from .errors import Conflict, EngineError, InvalidTaskData, TaskNotFound, TaskNotReady
+from .errors import Conflict, EngineError, InvalidTaskData, NotAllowed, TaskNotFound, TaskNotReady
 from .models import (
     AuditAction,
     ExternalTask,
@@ -258,13 +258,17 @@ class ExternalWork:
     def correlate_message(self, name: str, *, business_key: str | None = None,
                           instance_id: str | None = None, variables: Mapping[str, Any] | None = None,
                           all_matches: bool = False, user: str | None = None,
-                          confidential: Confidential | None = None) -> list[Correlation]:
+                          confidential: Confidential | None = None,
+                          starter_groups: Iterable[str] | None = None) -> list[Correlation]:
         """Deliver message ``name``: to instances waiting for it (narrowed by business key or
         instance), or else start the latest version of each process whose start event
         catches it, with ``business_key`` and ``variables``. Instances ``confidential``
         hides are not reached, and its processes are started only with an allowed value.
+        With ``starter_groups`` (the caller's roles) only processes whose start event names
+        one of them in ``camunda:candidateStarterGroups`` are started, as by hand.
 
         :raise MessageNotCorrelated: nothing matches, or several do and not ``all_matches``.
+        :raise NotAllowed: only processes the caller may not start catch the message.
         """
         values = dict(variables or {})
         check_plain(values)
@@ -276,6 +280,14 @@ class ExternalWork:
                 subject = values.get(confidential.variable)
                 starters = [row for row in starters if row.key not in confidential.process_keys
                             or (isinstance(subject, str) and subject in confidential.allowed)]
+            if starter_groups is not None and starters:
+                groups = set(starter_groups)
+                refused = [row.key for row in starters if not groups & set(
+                    self._definition(session, row.id).start_element.starter_groups)]
+                starters = [row for row in starters if row.key not in refused]
+                if refused and not starters:
+                    raise NotAllowed(f"{user or 'this user'} may not start process '{refused[0]}' "
+                                     f"(its candidateStarterGroups)")
             found = len(waiting) or len(starters)
             if not found:
                 raise MessageNotCorrelated(f"no process definition or execution matches the message '{name}'")

@@ -116,6 +116,21 @@ def test_messages_reach_waiting_cases_or_start_processes(api):
     assert (finished.status.value, finished.variables["amount"]) == ("completed", 5)
 
 
+def test_a_message_starts_a_process_only_for_its_starter_groups(api):
+    # by_message names customer_service and integration in camunda:candidateStarterGroups.
+    refused = api.post("/engine-rest/message", headers=basic("tech_chen", "propflow-demo"), json={
+        "messageName": "payment_received", "businessKey": "P-7"})
+    assert refused.status_code == 403 and refused.get_json()["type"] == "AuthorizationException"
+    with api.application.app_context():
+        assert workflow_engine().find_instances(business_key="P-7") == []
+    for user, headers in (("svc_sms", basic("svc_sms")), ("admin", basic("admin", "propflow-demo"))):
+        started = api.post("/engine-rest/message", headers=headers, json={
+            "messageName": "payment_received", "businessKey": f"P-{user}"})
+        assert started.status_code == 204, user
+        with api.application.app_context():
+            assert len(workflow_engine().find_instances(business_key=f"P-{user}")) == 1
+
+
 @pytest.mark.parametrize("user, password, status", [
     (None, None, 401), ("svc_sms", "wrong", 401), ("tech_chen", "propflow-demo", 403),
     ("owner_wang", "propflow-demo", 403), ("admin", "propflow-demo", 200)])

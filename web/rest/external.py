@@ -225,7 +225,8 @@ def correlate_message():
         found = workflow_engine().correlate_message(
             name, business_key=_text(body, "businessKey", required=False),
             instance_id=_text(body, "processInstanceId", required=False), variables=variables,
-            all_matches=bool(body.get("all")), user=user.username, confidential=authz.signal_scope(user))
+            all_matches=bool(body.get("all")), user=user.username, confidential=authz.signal_scope(user),
+            starter_groups=None if user.has_role(Role.ADMIN) else [role.value for role in user.roles])
     if not body.get("resultEnabled"):
         return Response(status=204)
     return jsonify([{
