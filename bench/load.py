@@ -460,6 +460,11 @@ class Report:
     operations: dict[str, dict[str, float]]
 
 
+def _default_signals() -> None:
+    """Clients die of SIGTERM as usual (the bench's own handler is for its main process)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
@@ -477,8 +482,13 @@ def measure(port: int, people: dict[str, Person], scenario: str, clients: int, d
              for role in roles]
     for position, n in enumerate(staff):
         plans[n].tasks = pool[position::len(staff)]
-    with multiprocessing.get_context("fork").Pool(clients) as workers:
-        results = workers.map(run_client, plans)
+    workers = multiprocessing.get_context("fork").Pool(clients, initializer=_default_signals)
+    try:
+        results = workers.map(run_client, plans, chunksize=1)
+        workers.close()  # every client is done: let them exit, do not kill them
+    finally:
+        workers.terminate()
+        workers.join()
     counted_from = start + warmup
     samples = [s for result in results for s in result if s[0] >= counted_from]
     ended = max((s[0] + s[2] for s in samples), default=counted_from)
