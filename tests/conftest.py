@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,21 +74,33 @@ def sqlite_demo_template(sqlite_template, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request, sqlite_template, tmp_path):
-    if request.param == "sqlite":
-        demo = "demo" in request.fixturenames
-        template = request.getfixturevalue("sqlite_demo_template") if demo else sqlite_template
-        request.node.demo_preloaded = demo
-        yield _sqlite_url(template, tmp_path)
+@contextmanager
+def scratch_database(backend: str, sqlite_template: Path, folder: Path) -> Iterator[str]:
+    """A database of its own: a copy of ``sqlite_template`` in ``folder``, or a fresh schema on
+    the PostgreSQL server, dropped afterwards."""
+    if backend == "sqlite":
+        yield _sqlite_url(sqlite_template, folder)
         return
     if not PG_URL:
         pytest.skip("PostgreSQL not configured (PROPFLOW_TEST_PG_URL); `make test-pg` runs it")
     url, admin, schema = _postgres_url()
-    yield url
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, sqlite_template, tmp_path):
+    template = sqlite_template
+    if request.param == "sqlite":
+        demo = "demo" in request.fixturenames
+        template = request.getfixturevalue("sqlite_demo_template") if demo else sqlite_template
+        request.node.demo_preloaded = demo
+    with scratch_database(request.param, template, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

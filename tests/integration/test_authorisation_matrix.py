@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -32,7 +31,7 @@ from sqlalchemy import select, text
 
 from app import create_app
 from engine import ManualClock
-from tests.conftest import FIXTURES, PG_URL, _postgres_url
+from tests.conftest import FIXTURES, scratch_database
 from tests.integration.conftest import Browser
 from tests.integration.test_rest import basic
 from tests.integration.test_web import PNG, REQUEST
@@ -528,28 +527,18 @@ def _setup(app) -> Site:
 
 def _site(request, tmp_path_factory, backend: str) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("matrix")
-    if backend == "sqlite":
-        path = folder / "matrix.db"
-        shutil.copy(request.getfixturevalue("sqlite_demo_template"), path)
-        url, admin, schema = f"sqlite:///{path}", None, None
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL not configured (PROPFLOW_TEST_PG_URL); `make test-pg` runs it")
-        url, admin, schema = _postgres_url()
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "CLOCK": ManualClock(),
-                      "UPLOAD_FOLDER": str(folder / "uploads"), "SECRET_KEY": "test"})
-    try:
-        if admin is not None:
-            result = app.test_cli_runner().invoke(args=["demo", "load"])
-            assert result.exit_code == 0, result.output
-        yield _setup(app)
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        if admin is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    template = request.getfixturevalue("sqlite_demo_template" if backend == "sqlite" else "sqlite_template")
+    with scratch_database(backend, template, folder) as url:
+        app = create_app({"TESTING": True, "DATABASE_URL": url, "CLOCK": ManualClock(),
+                          "UPLOAD_FOLDER": str(folder / "uploads"), "SECRET_KEY": "test"})
+        try:
+            if backend != "sqlite":  # SQLite's copy has the demo already
+                result = app.test_cli_runner().invoke(args=["demo", "load"])
+                assert result.exit_code == 0, result.output
+            yield _setup(app)
+        finally:
+            with app.app_context():
+                db.engine.dispose()
 
 
 # One site per database for the whole module: the matrix reads and puts back what it changes.

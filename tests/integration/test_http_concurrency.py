@@ -7,17 +7,16 @@ the winner's; nothing is silently overwritten."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from engine import make_engine
 from engine.models import AuditAction, AuditEvent, ExternalTask, UserTask
-from tests.conftest import BACKENDS, PG_URL, _postgres_url
+from tests.conftest import BACKENDS, scratch_database
 from tests.integration.served import (
     BIN,
     CLERKS,
@@ -106,18 +105,8 @@ def assignee(database_url: str, task_id: str) -> str | None:
 @pytest.fixture(scope="module", params=BACKENDS)
 def database_url(request, sqlite_template, tmp_path_factory):
     """One database per backend for the module: each test races on cases of its own."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("races") / "propflow.db"
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    if not PG_URL:
-        pytest.skip("PostgreSQL not configured (PROPFLOW_TEST_PG_URL); `make test-pg` runs it")
-    url, admin, schema = _postgres_url()
-    yield url
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with scratch_database(request.param, sqlite_template, tmp_path_factory.mktemp("races")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def test_bad_photos_are_refused_and_nothing_is_stored(demo, browser, app, conten
     # A small limit keeps the test body under the size at which Werkzeug's test client
     # spools to a temporary file it never closes.
     app.config["MAX_PHOTO_BYTES"] = 100 * 1024
-    owner = browser("owner_wang")
+    owner = browser("owner_li")  # reads English
     response = owner.post("/requests/new", {**REQUEST, "photos": (io.BytesIO(content), name)},
                           content_type="multipart/form-data", page="/requests/new")
     assert response.status_code == status and message in text(response)
