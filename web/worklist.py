@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -96,9 +96,8 @@ def _task_or_404(task_id: str, *, offered: bool = False) -> TaskView:
     someone else holds now (claiming it then says who)."""
     try:
         task = workflow_engine().task(task_id)
-    except Conflict as exc:
-        flash(str(exc), "error")
-        abort(409, description=str(exc))
+    except Conflict as exc:  # completed meanwhile: say by whom, as a lost completion does
+        abort(make_response(render_template("worklist/gone.html", message=str(exc)), 409))
     if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)
             or (offered and authz.is_offered(current_user, task))) \
             or not authz.may_see_task(current_user, task):
