@@ -613,7 +613,7 @@ class WorkflowEngine(ExternalWork):
     def _claim_due(self, limit: int) -> list[str]:
         """Due instances for this worker: all of them on PostgreSQL (firing locks each one),
         those it could lease on SQLite."""
-        if self._sa_engine.dialect.name == "postgresql":
+        if timer_claims.uses_row_locks(self._sa_engine):
             return self.due_instance_ids(limit)
         holder = timer_claims.Holder.this_process()
         with self._unit_of_work() as session:
@@ -628,7 +628,7 @@ class WorkflowEngine(ExternalWork):
     def _release_claim(self, instance_id: str) -> None:
         """Give up the lease of an instance that could not be fired, so the next sweep (of
         any worker) tries it again."""
-        if self._sa_engine.dialect.name != "postgresql":
+        if not timer_claims.uses_row_locks(self._sa_engine):
             with self._unit_of_work() as session:
                 timer_claims.release(session, instance_id)
 

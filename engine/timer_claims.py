@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session
 
 from .models import ProcessInstance, TimerLease
@@ -56,8 +56,9 @@ class Holder:
         return False
 
 
-def uses_row_locks(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def uses_row_locks(engine: Engine) -> bool:
+    """Whether workers on this database lock rows (PostgreSQL) rather than take leases."""
+    return engine.dialect.name == "postgresql"
 
 
 def claim(session: Session, due: Sequence[str], now: datetime, holder: Holder,
@@ -90,7 +91,7 @@ def unleased(now: datetime, host: str):
 def take(session: Session, instance_id: str) -> ProcessInstance | None:
     """The instance, ready to fire in this transaction: locked (PostgreSQL; None when another
     worker has it locked) or with its lease, if any, given up with the work (SQLite)."""
-    if uses_row_locks(session):
+    if uses_row_locks(session.get_bind()):
         return session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
                                .with_for_update(skip_locked=True)).first()
     release(session, instance_id)
