@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
+from . import rate_limits
 from .extensions import db, limiter, login_manager
 from .models import LOCALES, User
 
@@ -37,9 +38,7 @@ def load_user(user_id: str) -> User | None:
 
 
 def _login_key() -> str:
-    """Rate-limit per address and per account, so one address cannot try many accounts
-    fast and many addresses cannot hammer one account."""
-    return f"{request.remote_addr}|{(request.form.get('username') or '').strip().lower()}"
+    return rate_limits.sign_in_key(request.remote_addr, request.form.get("username"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -86,6 +86,13 @@ class DatabaseStorage(Storage):
             connection.execute(delete(_TABLE).where(_TABLE.c.key == _stored(key)))
 
 
+def sign_in_key(address: str | None, username: str | None) -> str:
+    """What sign-in attempts are counted by, on the form and the REST API alike: per address
+    and per account, so one address cannot try many accounts fast and many addresses cannot
+    hammer one account."""
+    return f"{address}|{(username or '').strip().lower()}"
+
+
 _KEY_LENGTH = _TABLE.c.key.type.length
 
 

@@ -29,7 +29,7 @@ from werkzeug.security import check_password_hash
 from engine import TaskFilter, TaskView
 from engine.views import Visibility
 
-from .. import authz
+from .. import authz, rate_limits
 from ..extensions import csrf, db, limiter
 from ..models import Role, User
 from . import bp
@@ -76,7 +76,7 @@ _verified = _VerifiedCredentials()
 def _basic_key() -> str:
     auth = request.authorization
     username = auth.username if auth is not None and auth.type == "basic" else ""
-    return f"{request.remote_addr}|{(username or '').strip().lower()}"
+    return rate_limits.sign_in_key(request.remote_addr, username)
 
 
 # Only failed Basic attempts count; an address+username over the limit gets 429 (even with
