@@ -6,7 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -97,12 +107,17 @@ def _task_or_404(task_id: str, *, offered: bool = False) -> TaskView:
     try:
         task = workflow_engine().task(task_id)
     except Conflict as exc:  # completed meanwhile: say by whom, as a lost completion does
-        abort(make_response(render_template("worklist/gone.html", message=str(exc)), 409))
+        abort(_gone(exc))
     if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)
             or (offered and authz.is_offered(current_user, task))) \
             or not authz.may_see_task(current_user, task):
         abort(404)
     return task
+
+
+def _gone(exc: Conflict) -> Response:
+    """409: the task is no longer open, and why (who completed it, and when)."""
+    return make_response(render_template("worklist/gone.html", message=str(exc)), 409)
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
@@ -125,7 +140,7 @@ def task(task_id: str):
                 apply_engine_errors(form, exc.errors)
             except Conflict as exc:
                 flash(str(exc), "error")
-                return render_template("worklist/gone.html", message=str(exc)), 409
+                return _gone(exc)
             else:
                 flash(_("Done: %(name)s", name=task.name), "success")
                 return redirect(url_for("worklist.index"))
