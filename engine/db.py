@@ -62,8 +62,16 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
 
 def session_factories(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
     """(reading, writing) session factories; writers take the SQLite lock up front. Audit
-    entries written through either are hash-chained (:mod:`engine.audit_chain`)."""
-    reader = sessionmaker(engine, expire_on_commit=False)
+    entries written through either are hash-chained (:mod:`engine.audit_chain`).
+
+    A read sees one snapshot: a task, its candidates and its instance read in separate
+    statements agree even while someone completes the task. SQLite's read transactions are
+    snapshots already; PostgreSQL's READ COMMITTED would let each statement see the latest
+    commit, so readers there use REPEATABLE READ (read-only: it never fails to serialise).
+    """
+    reading = engine.execution_options(isolation_level="REPEATABLE READ") \
+        if engine.dialect.name == "postgresql" else engine
+    reader = sessionmaker(reading, expire_on_commit=False)
     writer = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
     for factory in (reader, writer):
         audit_chain.register(factory)
