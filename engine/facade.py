@@ -43,7 +43,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import runtime, schedules, timer_claims
 from .catalogue import ElementInfo, StartTimer
 from .clock import Clock, SystemClock, clock_in_effect
-from .db import session_factories
+from .db import checkpoint_wal, session_factories
 from .errors import (
     ConcurrentUpdate,
     EngineError,
@@ -209,6 +209,11 @@ class WorkflowEngine(ExternalWork):
         with clock_in_effect(self.clock), self._read() as session:
             yield session
             self._return_workflows(session)
+
+    def checkpoint(self, *, force: bool = False) -> bool:
+        """Copy SQLite's write-ahead log into the database file if enough has been written
+        since the last time (:func:`engine.db.checkpoint_wal`); call it between units of work."""
+        return checkpoint_wal(self._sa_engine, force=force)
 
     def _return_workflows(self, session: Session) -> None:
         """Keep the workflows used by a successful command for the next one on the same

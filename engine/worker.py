@@ -25,6 +25,7 @@ def sweep(engine: WorkflowEngine, batch: int = 200) -> int:
     while True:
         advanced = engine.fire_due_timers(batch, on_error=_report)
         total += advanced
+        engine.checkpoint()  # SQLite's log, between transactions
         if advanced < batch:  # a short batch: nothing more was due (or the rest failed)
             return total
 

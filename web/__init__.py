@@ -6,11 +6,11 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from sqlalchemy.engine import make_url
 
 from engine import WorkflowEngine
-from engine.db import prepare_engine
+from engine.db import checkpoint_due, checkpoint_wal, prepare_engine
 
 from . import rate_limits
 from .extensions import babel, csrf, db, limiter, login_manager
@@ -66,6 +66,13 @@ def init_app(app: Flask) -> None:
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"),
                                                 services={**quality.SERVICES, **training.SERVICES,
                                                           **appraisal.SERVICES})
+
+    @app.after_request
+    def checkpoint_after_response(response: Response) -> Response:
+        # SQLite's log is copied back once this answer has gone out (engine.db.checkpoint_wal).
+        if checkpoint_due(sa_engine):
+            response.call_on_close(lambda: checkpoint_wal(sa_engine))
+        return response
 
     from . import (
         admin,
