@@ -810,8 +810,7 @@ class WorkflowEngine(ExternalWork):
 
     @staticmethod
     def _latest_row(session: Session, key: str) -> ProcessDefinition | None:
-        return session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
-                               .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+        return session.scalars(_LATEST_VERSION, {"key": key}).first()
 
     def _service_runner(self, session: Session, instance: ProcessInstance, definition: _Definition,
                         actor: str | None) -> Callable:
@@ -1174,6 +1173,8 @@ class _Saved:
 
 # The hot path's statements, built once: building and keying a statement costs about as
 # much as running it on SQLite.
+_LATEST_VERSION = select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key")).order_by(
+    ProcessDefinition.version.desc()).limit(1)
 _TASK_AND_INSTANCE = select(UserTask, ProcessInstance).join(
     ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(UserTask.id == bindparam("task_id"))
 

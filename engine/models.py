@@ -113,8 +113,12 @@ class ProcessDefinition(Base):
     resource_name: Mapped[str] = mapped_column(String(255))
     content_hash: Mapped[str] = mapped_column(String(64))
     serializer_version: Mapped[str] = mapped_column(String(16))
-    spec: Mapped[str] = mapped_column(Text)  # the library's spec dicts, JSON, once per version
-    catalogue: Mapped[dict[str, Any]]  # element id -> ElementInfo dict
+    # The version's body, read when the engine first builds its spec (then cached), not with
+    # every lookup of a process's latest version: parsing the catalogue took a quarter of a
+    # request's start. Touching either loads both.
+    # spec: the library's spec dicts, JSON; catalogue: element id -> ElementInfo dict.
+    spec: Mapped[str] = mapped_column(Text, deferred=True, deferred_group="body")
+    catalogue: Mapped[dict[str, Any]] = mapped_column(deferred=True, deferred_group="body")
     created_at: Mapped[datetime]
 
 
