@@ -163,11 +163,16 @@ class WorkflowEngine(ExternalWork):
     """Deploy, start, work and inspect BPMN processes stored in one database."""
 
     def __init__(self, sa_engine: Engine, clock: Clock | None = None, *, cache_size: int = 32,
-                 instance_cache_size: int = 1024,
+                 instance_cache_size: int = 256,
                  services: Mapping[str, Callable[[ServiceCall], Mapping[str, Any] | None]] | None = None):
         """``services`` maps an external service task's ``camunda:topic`` to a function
         the engine calls in the same transaction when a task with that topic is reached;
-        tasks whose topic has no function wait for an external worker."""
+        tasks whose topic has no function wait for an external worker.
+
+        ``instance_cache_size``: workflows kept in memory between commands. Each is tens of
+        thousands of objects that every full garbage collection walks, so the cache is kept
+        small: 1,024 made those pauses 200-300 ms under load; a hit saves one deserialization
+        (about 0.7 ms), and what hits is mostly the same instance again within seconds."""
         self.clock = clock or SystemClock()
         self._services = dict(services or {})
         self._sa_engine = sa_engine

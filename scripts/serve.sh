@@ -20,7 +20,7 @@ for _ in $(seq "$TIMER_WORKERS"); do
   "$BIN/flask" --app app timers run &
   pids+=($!)
 done
-"$BIN/gunicorn" --workers "$WEB_WORKERS" --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
+"$BIN/gunicorn" --config "$(dirname "$0")/../gunicorn.conf.py" --workers "$WEB_WORKERS" --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
   --access-logfile - --graceful-timeout 20 'app:create_app()' &
 pids+=($!)
 echo "Propflow on http://${HOST:-127.0.0.1}:${PORT:-8000}/ ($WEB_WORKERS web workers, $TIMER_WORKERS timer workers)"

@@ -15,6 +15,7 @@ from engine import ChainBreak, InvalidDiagram, upgrade_schema
 from engine import worker as timer_worker
 
 from . import demo, workflow_engine
+from .serving import freeze_startup_objects
 
 db_cli = AppGroup("db", help="Database schema.")
 bpmn_cli = AppGroup("bpmn", help="Deploy BPMN and DMN files.")
@@ -74,8 +75,9 @@ def timers_run(max_interval: float) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    click.echo("timer worker started")
-    timer_worker.run(workflow_engine(), stop=stop, max_interval=max_interval)
+    engine = workflow_engine()
+    click.echo(f"timer worker started: {freeze_startup_objects()} start-up objects frozen")
+    timer_worker.run(engine, stop=stop, max_interval=max_interval)
     click.echo("timer worker stopped")
 
 

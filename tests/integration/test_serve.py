@@ -79,6 +79,9 @@ def test_gunicorn_workers_and_timer_workers_serve_and_stop_together(database_url
         output, _ = service.communicate(timeout=60)
     assert children(service.pid) == [], output.decode()  # nothing left running
     assert f"Propflow on http://127.0.0.1:{port}/".encode() in output
+    # Every long-running process set its start-up objects aside (web.serving).
+    assert len(re.findall(rb"web worker ready: [1-9]\d* start-up objects frozen", output)) == 2
+    assert len(re.findall(rb"timer worker started: [1-9]\d* start-up objects frozen", output)) == 2
 
 
 def test_refuses_to_serve_without_a_secret_key(database_url):
