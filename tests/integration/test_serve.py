@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -49,6 +50,19 @@ def children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+def output_until(service: subprocess.Popen, wanted: dict[bytes, int], within: float = 60.0) -> bytes:
+    """The service's output so far, read until each pattern has appeared as often as wanted."""
+    seen = b""
+    deadline = time.monotonic() + within
+    while any(len(re.findall(pattern, seen)) < count for pattern, count in wanted.items()):
+        ready, _, _ = select.select([service.stdout], [], [], max(deadline - time.monotonic(), 0))
+        chunk = os.read(service.stdout.fileno(), 65536) if ready else b""
+        if not chunk:
+            pytest.fail(f"the service did not print {wanted} within {within} s: {seen.decode()[-2000:]}")
+        seen += chunk
+    return seen
+
+
 def health(port: int, within: float = 60.0) -> int:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -67,6 +81,9 @@ def test_gunicorn_workers_and_timer_workers_serve_and_stop_together(database_url
                     TIMER_WORKERS="2")
     try:
         assert health(port) == 200
+        # Every long-running process set its start-up objects aside once loaded (web.serving).
+        started = output_until(service, {rb"web worker ready: [1-9]\d* start-up objects frozen": 2,
+                                         rb"timer worker started: [1-9]\d* start-up objects frozen": 2})
         running = children(service.pid)
         gunicorn = [pid for pid, command in running if "gunicorn" in command]
         timers = [pid for pid, command in running if "timers run" in command]
@@ -77,11 +94,9 @@ def test_gunicorn_workers_and_timer_workers_serve_and_stop_together(database_url
     finally:
         os.kill(service.pid, signal.SIGTERM)
         output, _ = service.communicate(timeout=60)
+    output = started + output
     assert children(service.pid) == [], output.decode()  # nothing left running
     assert f"Propflow on http://127.0.0.1:{port}/".encode() in output
-    # Every long-running process set its start-up objects aside (web.serving).
-    assert len(re.findall(rb"web worker ready: [1-9]\d* start-up objects frozen", output)) == 2
-    assert len(re.findall(rb"timer worker started: [1-9]\d* start-up objects frozen", output)) == 2
 
 
 def test_refuses_to_serve_without_a_secret_key(database_url):
