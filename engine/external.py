@@ -18,7 +18,15 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from . import runtime
-from .errors import Conflict, EngineError, InvalidTaskData, NotAllowed, TaskNotFound, TaskNotReady
+from .errors import (
+    ConcurrentUpdate,
+    Conflict,
+    EngineError,
+    InvalidTaskData,
+    NotAllowed,
+    TaskNotFound,
+    TaskNotReady,
+)
 from .models import (
     AuditAction,
     ExternalTask,
@@ -330,6 +338,10 @@ class ExternalWork:
         task = runtime.find_task(workflow, sub.task_id)
         if task is None:
             raise TaskNotReady(f"instance '{instance.id}' is no longer waiting for '{name}'")
+        if not runtime.is_waiting(task):
+            # The subscription was read before another command, committed since, moved the
+            # instance on (on PostgreSQL each statement sees the latest commit): a lost race.
+            raise ConcurrentUpdate(f"instance '{instance.id}' received '{name}' or moved on meanwhile; retry")
         before = runtime.completed_task_ids(workflow)
         runtime.deliver_message(task, name, copy.deepcopy(values))
         runtime.advance(workflow, self._service_runner(session, instance, definition, user))

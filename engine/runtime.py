@@ -306,6 +306,11 @@ def started_service_tasks(workflow: BpmnWorkflow) -> list[Task]:
     return [t for t in all_tasks(workflow) if is_waiting_service_task(t)]
 
 
+def is_waiting(task: Task) -> bool:
+    """Still waiting for its event (a message, a timer, a signal)."""
+    return task.state == TaskState.WAITING
+
+
 def deliver_message(task: Task, name: str, variables: dict[str, Any]) -> None:
     """Give the waiting ``task`` its message; the message's variables become the case's."""
     definition = task.task_spec.event_definition

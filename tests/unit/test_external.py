@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import InvalidTaskData, WorkflowEngine, queries
+from engine import AuditAction, ConcurrentUpdate, InvalidTaskData, WorkflowEngine, queries
 from engine.external import LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
 from tests.conftest import FIXTURES
 
@@ -113,3 +113,36 @@ def test_a_topic_served_in_process_is_never_handed_out(sa_engine, clock):
     engine.deploy(FILES, name="external")
     engine.start("notify", {}, business_key="N-1")
     assert engine.fetch_and_lock("w1", SMS) == [] and engine.external_tasks() == []
+
+
+def test_a_message_that_lost_the_race_for_its_instance_is_a_conflict(engines, sa_engine, clock, monkeypatch):
+    """Another command delivers the same message and commits after this one read the waiting
+    subscription but before it loaded the instance, which runs on: a lost race (409 over
+    REST), not a crash (it was a 500). PostgreSQL allows that interleaving (each statement
+    sees the latest commit); SQLite's writers queue up front, so there it cannot happen."""
+    if sa_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers before their first read")
+    engines().deploy({"fault_work.bpmn": (FIXTURES / "fault_work.bpmn").read_bytes()}, name="fault")
+    case = engines().start("fault_work", {"ref": "R-1"}, business_key="F-1")
+    other = WorkflowEngine(sa_engine, clock)
+    real = WorkflowEngine._subscriptions
+    interleaved = []
+
+    def read_then_someone_else_delivers(session, *args, **kwargs):
+        found = real(session, *args, **kwargs)
+        if not interleaved:
+            interleaved.append(True)
+            other.correlate_message("fault_signal", business_key="F-1", variables={"signal": "first"})
+        return found
+
+    monkeypatch.setattr(WorkflowEngine, "_subscriptions", staticmethod(read_then_someone_else_delivers))
+    with pytest.raises(ConcurrentUpdate):
+        engines().correlate_message("fault_signal", business_key="F-1", variables={"signal": "second"})
+    monkeypatch.undo()
+    running = engines().instance(case.id)
+    assert running.status.value == "running"
+    assert [t.element_id for t in running.open_tasks] == ["Task_Fill"]
+    received = [e for e in engines().history(case.id) if e.action == AuditAction.MESSAGE_RECEIVED]
+    assert [e.data["variables"] for e in received] == [{"signal": "first"}]
+    with pytest.raises(MessageNotCorrelated):  # the retry: nobody waits for it any more
+        engines().correlate_message("fault_signal", business_key="F-1", variables={"signal": "second"})
