@@ -11,6 +11,7 @@ threshold (see there).
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit_chain
 
+log = logging.getLogger("propflow.db")
 _PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
 # Write transactions between two checkpoints of SQLite's write-ahead log. A completion
 # writes about 40 pages, so this keeps the log near SQLite's own default of 1,000 pages.
@@ -115,11 +117,15 @@ def checkpoint_wal(engine: Engine, *, force: bool = False) -> bool:
         if not (force or commits.count >= CHECKPOINT_EVERY):
             return False  # another thread has just done it
         commits.count = 0
-        connection = engine.raw_connection()
         try:
-            connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
-            connection.close()
+            connection = engine.raw_connection()
+            try:
+                connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                connection.close()
+        except Exception:  # nothing is lost: the log stays and the next round copies it
+            log.warning("checkpointing the SQLite write-ahead log failed; will retry", exc_info=True)
+            return False
     return True
 
 

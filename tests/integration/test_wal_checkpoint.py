@@ -91,3 +91,20 @@ def test_the_timer_worker_checkpoints_after_a_sweep(sqlite_url, clock, monkeypat
         assert copied == frames
     finally:
         sa_engine.dispose()
+
+
+def test_a_failed_checkpoint_is_reported_and_tried_again(sqlite_url, monkeypatch, caplog):
+    sa_engine = make_engine(sqlite_url)
+    try:
+        commit_rows(sa_engine, engine_db.CHECKPOINT_EVERY)
+        refused = RuntimeError("disk I/O error")
+        monkeypatch.setattr(sa_engine, "raw_connection", lambda: (_ for _ in ()).throw(refused))
+        assert engine_db.checkpoint_wal(sa_engine) is False
+        assert "checkpointing the SQLite write-ahead log failed" in caplog.text
+        monkeypatch.undo()
+        commit_rows(sa_engine, engine_db.CHECKPOINT_EVERY)
+        assert engine_db.checkpoint_wal(sa_engine) is True
+        frames, copied = wal_frames(sqlite_url)
+        assert copied == frames
+    finally:
+        sa_engine.dispose()
