@@ -62,6 +62,9 @@ class _WalCommits:
         self.count = 0
         self.lock = threading.Lock()
 
+    def due(self) -> bool:
+        return self.count >= CHECKPOINT_EVERY
+
 
 _WAL_COMMITS: weakref.WeakKeyDictionary[Engine, _WalCommits] = weakref.WeakKeyDictionary()
 
@@ -94,7 +97,7 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
 def checkpoint_due(engine: Engine) -> bool:
     """Whether :func:`checkpoint_wal` has work to do (cheap: a counter)."""
     commits = _WAL_COMMITS.get(engine)
-    return commits is not None and commits.count >= CHECKPOINT_EVERY
+    return commits is not None and commits.due()
 
 
 def checkpoint_wal(engine: Engine, *, force: bool = False) -> bool:
@@ -111,10 +114,10 @@ def checkpoint_wal(engine: Engine, *, force: bool = False) -> bool:
     and lets the next writer restart the log. A PASSIVE checkpoint never waits for readers
     or writers: what it cannot copy now is copied next time."""
     commits = _WAL_COMMITS.get(engine)
-    if commits is None or not (force or commits.count >= CHECKPOINT_EVERY):
+    if commits is None or not (force or commits.due()):
         return False
     with commits.lock:
-        if not (force or commits.count >= CHECKPOINT_EVERY):
+        if not (force or commits.due()):
             return False  # another thread has just done it
         commits.count = 0
         try:
