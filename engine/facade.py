@@ -429,8 +429,14 @@ class WorkflowEngine(ExternalWork):
         self._save(session, instance, workflow, definition, set(), user, now)
         return instance, workflow, definition
 
-    def complete_user_task(self, task_id: str, data: Mapping[str, Any], *, user: str) -> InstanceView:
+    def complete_user_task(self, task_id: str, data: Mapping[str, Any] | None = None, *, user: str,
+                           prepare: Callable[[TaskView], Mapping[str, Any]] | None = None) -> InstanceView:
         """Validate ``data`` against the task's form, complete it as ``user`` and run on.
+
+        ``prepare``, if given, is called with the open task (as :meth:`task` shows it) once
+        it is read, before anything is written, and returns the data to submit: a caller's
+        permission check and form parsing in the same transaction as the completion, with
+        no separate read before it. Whatever it raises propagates and nothing is stored.
 
         :raise TaskNotFound: no such task, ever.
         :raise TaskNotReady: the task was completed or cancelled meanwhile.
@@ -445,6 +451,11 @@ class WorkflowEngine(ExternalWork):
             task = runtime.find_task(workflow, task_id)
             if task is None or task.state != TaskState.READY:
                 raise TaskNotReady(f"task '{task_id}' is no longer waiting for input")
+            if prepare is not None:
+                view = self._task_view(session, row, instance, definition, copy.deepcopy(dict(task.data)))
+                data = prepare(view)
+            if data is None:
+                raise TypeError("complete_user_task needs data or prepare")
             info = definition.elements.get(row.element_id)
             form = info.form if info and info.form else _EMPTY_FORM
             cleaned = validate_submission(form, data, current=task.data)

@@ -71,15 +71,13 @@ def answer(instance: InstanceView):
             abort(409, description=_("There is nothing for you to answer here now."))
         return None, None, None, 200
     engine = workflow_engine()
-    task = engine.task(own.id)
-    posted = request.method == "POST"
-    form = build_form_class(task.form)(request.form if posted else None,
-                                       data=None if posted else initial_values(task.form, task.data))
-    if not posted:
-        return own, form, None, 200
+    if request.method != "POST":
+        task = engine.task(own.id)  # with its current answers
+        return own, build_form_class(task.form)(None, data=initial_values(task.form, task.data)), None, 200
+    form = build_form_class(own.form)(request.form)  # the case's read gave the task and its form
     try:
         if form.validate():
-            engine.complete_user_task(own.id, form_data(form, task.form), user=current_user.username)
+            engine.complete_user_task(own.id, form_data(form, own.form), user=current_user.username)
             flash(_("Thank you, your answer was recorded."), "success")
             return own, form, redirect(back, 303), 303
     except InvalidTaskData as exc:

@@ -108,11 +108,15 @@ def _task_or_404(task_id: str, *, offered: bool = False) -> TaskView:
         task = workflow_engine().task(task_id)
     except Conflict as exc:  # completed meanwhile: say by whom, as a lost completion does
         abort(_gone(exc))
+    _visible_or_404(task, offered=offered)
+    return task
+
+
+def _visible_or_404(task: TaskView, *, offered: bool = False) -> None:
     if not (authz.may_work_on(current_user, task) or authz.may_reassign(current_user)
             or (offered and authz.is_offered(current_user, task))) \
             or not authz.may_see_task(current_user, task):
         abort(404)
-    return task
 
 
 def _gone(exc: Conflict) -> Response:
@@ -124,28 +128,48 @@ def _gone(exc: Conflict) -> Response:
 @staff_required
 def task(task_id: str):
     """Show a task's form beside its case; on POST complete it (422 with field errors)."""
-    engine = workflow_engine()
-    task = _task_or_404(task_id)
-    form_class = build_form_class(task.form)
-    form = form_class(request.form if request.method == "POST" else None,
-                      data=None if request.method == "POST" else initial_values(task.form, task.data))
-    status = 200
     if request.method == "POST":
+        return _complete(task_id)
+    task = _task_or_404(task_id)
+    form = build_form_class(task.form)(None, data=initial_values(task.form, task.data))
+    return render_template("worklist/task.html", task=task, form=form, **_context(task))
+
+
+class _FormRefused(Exception):
+    """The posted form has field errors: nothing was completed."""
+
+
+def _complete(task_id: str):
+    """Complete the task with the posted form in one engine command: the task is read, the
+    user's right to it checked and the form validated in the transaction that completes
+    it, so the check and the completion see the same task and no read goes before."""
+    posted: dict = {}
+
+    def prepare(task: TaskView) -> dict:
+        posted["task"] = task
+        _visible_or_404(task)
         if not authz.may_work_on(current_user, task):
             abort(403)
-        if form.validate():
-            try:
-                engine.complete_user_task(task_id, form_data(form, task.form), user=current_user.username)
-            except InvalidTaskData as exc:
-                apply_engine_errors(form, exc.errors)
-            except Conflict as exc:
-                flash(str(exc), "error")
-                return _gone(exc)
-            else:
-                flash(_("Done: %(name)s", name=task.name), "success")
-                return redirect(url_for("worklist.index"))
-        status = 422
-    return render_template("worklist/task.html", task=task, form=form, **_context(task)), status
+        form = posted["form"] = build_form_class(task.form)(request.form)
+        if not form.validate():
+            raise _FormRefused
+        return form_data(form, task.form)
+
+    try:
+        workflow_engine().complete_user_task(task_id, user=current_user.username, prepare=prepare)
+    except _FormRefused:
+        pass
+    except InvalidTaskData as exc:
+        apply_engine_errors(posted["form"], exc.errors)
+    except Conflict as exc:
+        if "task" in posted:  # lost to another command after reading the task
+            flash(str(exc), "error")
+        return _gone(exc)
+    else:
+        flash(_("Done: %(name)s", name=posted["task"].name), "success")
+        return redirect(url_for("worklist.index"))
+    task = posted["task"]
+    return render_template("worklist/task.html", task=task, form=posted["form"], **_context(task)), 422
 
 
 def _context(task: TaskView) -> dict:

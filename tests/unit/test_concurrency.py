@@ -84,6 +84,39 @@ def test_completing_a_task_someone_else_finished_names_them(approvals):
         approvals.complete_user_task(task_id, {"approved": False}, user="li")
 
 
+def test_a_completion_checks_the_task_it_completes(approvals):
+    """``prepare`` (a caller's permission check and form parsing) sees the task as the
+    command read it, inside the command's transaction: what it returns is completed, and
+    when it refuses nothing is written."""
+    started = approvals.start("approval", {"amount": 1})
+    task_id = started.open_tasks[0].id
+    approvals.claim(task_id, user="wang")
+    before = approvals.instance(started.id)
+    history = approvals.history(started.id)
+
+    class Refused(Exception):
+        pass
+
+    def refuse(task):
+        assert (task.id, task.assignee, task.data["amount"]) == (task_id, "wang", 1)
+        task.data["amount"] = 99  # the caller's copy: the case keeps its own
+        raise Refused
+
+    with pytest.raises(Refused):
+        approvals.complete_user_task(task_id, user="li", prepare=refuse)
+    after = approvals.instance(started.id)
+    assert after.row_version == before.row_version and after.variables["amount"] == 1
+    assert [t.id for t in after.open_tasks] == [task_id] and approvals.history(started.id) == history
+
+    seen = []
+    done = approvals.complete_user_task(task_id, user="wang", prepare=lambda task: seen.append(task.assignee)
+                                        or {"approved": True, "comment": "checked"})
+    assert seen == ["wang"] and done.variables["comment"] == "checked"
+    with pytest.raises(TaskNotReady):
+        approvals.complete_user_task(task_id, user="wang", prepare=lambda task: seen.append("again") or {})
+    assert seen == ["wang"]  # a task no longer open is not offered to the check
+
+
 def test_claim_conflicts(approvals):
     task_id = approvals.start("approval", {"amount": 1}).open_tasks[0].id
     assert approvals.claim(task_id, user="wang").assignee == "wang"

@@ -114,10 +114,15 @@ def visible_task(task_id: str, context: str | None = None, *, offered: bool = Fa
         task = None
     except Conflict as exc:
         raise RestError(409, f"{context or f'Cannot find task {task_id}'}: {exc}") from None
-    user = rest_user()
-    if task is None or not (may_see_task(user, task) or (offered and _candidate(user, task))):
+    if task is None:
         raise not_found(f"No matching task with id {task_id}")
+    _visible_or_404(rest_user(), task, offered=offered)
     return task
+
+
+def _visible_or_404(user, task: TaskView, *, offered: bool = False) -> None:
+    if not (may_see_task(user, task) or (offered and _candidate(user, task))):
+        raise not_found(f"No matching task with id {task.id}")
 
 
 def _candidate(user, task: TaskView) -> bool:
@@ -193,17 +198,27 @@ def unclaim(task_id: str):
 
 
 def _complete(task_id: str, action: str):
+    """The task is read, the caller's right to it checked and the body parsed inside the
+    command that completes it (one transaction, no read before it); the answers are those
+    of a read first: 404 not theirs to see, 403 not theirs to do, 400 a bad body."""
     user = rest_user()
     context = f"Cannot {action} task {task_id}"
-    task = visible_task(task_id, context)
-    if not may_work_on_task(user, task):
-        raise forbidden(user.username, "TASK_WORK", "Task", task_id)
-    body = json_body()
-    variables = parse_variables(body.get("variables"), context, _hints(task))
+    seen: dict = {}
+
+    def prepare(task: TaskView) -> dict:
+        _visible_or_404(user, task)
+        if not may_work_on_task(user, task):
+            raise forbidden(user.username, "TASK_WORK", "Task", task_id)
+        seen["body"], seen["hints"] = json_body(), _hints(task)
+        return parse_variables(seen["body"].get("variables"), context, seen["hints"])
+
     with translated(context):
-        instance = workflow_engine().complete_user_task(task_id, variables, user=user.username)
-    if body.get("withVariablesInReturn") is True:
-        return jsonify(typed_map(instance.variables, _hints(task)))
+        try:
+            instance = workflow_engine().complete_user_task(task_id, user=user.username, prepare=prepare)
+        except TaskNotFound:
+            raise not_found(f"No matching task with id {task_id}") from None
+    if seen["body"].get("withVariablesInReturn") is True:
+        return jsonify(typed_map(instance.variables, seen["hints"]))
     return "", 204
 
 
