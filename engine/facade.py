@@ -1057,8 +1057,8 @@ class WorkflowEngine(ExternalWork):
         wanted = {task.id: task for task in ready}
         gone = [task_id for task_id in existing if task_id not in wanted]
         if gone:
-            session.execute(delete(UserTaskCandidate).where(UserTaskCandidate.task_id.in_(gone)))
-            session.execute(delete(UserTask).where(UserTask.id.in_(gone)))
+            session.execute(_DELETE_CANDIDATES, {"ids": gone})
+            session.execute(_DELETE_USER_TASKS, {"ids": gone})
         kept = [task_id for task_id in existing if task_id in wanted]
         rows = []
         if kept:
@@ -1090,11 +1090,10 @@ class WorkflowEngine(ExternalWork):
         wanted = {timer.task_id: timer for timer in timers}
         gone = [task_id for task_id in existing if task_id not in wanted]
         if gone:
-            session.execute(delete(Timer).where(Timer.task_id.in_(gone)))
+            session.execute(_DELETE_TIMERS, {"ids": gone})
         for task_id, due_at in existing.items():
             if task_id in wanted and due_at != wanted[task_id].due_at:
-                session.execute(update(Timer).where(Timer.task_id == task_id)
-                                .values(due_at=wanted[task_id].due_at))
+                session.execute(_MOVE_TIMER, {"id": task_id, "due_at": wanted[task_id].due_at})
         session.add_all(Timer(task_id=t.task_id, instance_id=instance.id, element_id=t.element_id,
                               due_at=t.due_at) for t in timers if t.task_id not in existing)
 
@@ -1206,6 +1205,17 @@ _DERIVED_ROWS = union_all(
     _ids_of("external", ExternalTask.id, ExternalTask.instance_id),
     _ids_of("message", MessageSubscription.task_id, MessageSubscription.instance_id))
 _DEADLINES = select(Deadline).where(Deadline.instance_id == bindparam("instance_id"))
+# Core statements on the tables, not the mapped classes: the ORM's bulk DELETE machinery
+# (matching rows in the identity map) costs more than the statements themselves, and the
+# rows removed here are never used again in the command.
+_CANDIDATE_ROWS, _USER_TASK_ROWS = UserTaskCandidate.__table__, UserTask.__table__
+_TIMER_ROWS = Timer.__table__
+_DELETE_CANDIDATES = delete(_CANDIDATE_ROWS).where(
+    _CANDIDATE_ROWS.c.task_id.in_(bindparam("ids", expanding=True)))
+_DELETE_USER_TASKS = delete(_USER_TASK_ROWS).where(_USER_TASK_ROWS.c.id.in_(bindparam("ids", expanding=True)))
+_DELETE_TIMERS = delete(_TIMER_ROWS).where(_TIMER_ROWS.c.task_id.in_(bindparam("ids", expanding=True)))
+_MOVE_TIMER = update(_TIMER_ROWS).where(_TIMER_ROWS.c.task_id == bindparam("id")).values(
+    due_at=bindparam("due_at"))
 _CANDIDATES = select(UserTaskCandidate.task_id, UserTaskCandidate.kind, UserTaskCandidate.value).where(
     UserTaskCandidate.task_id.in_(bindparam("task_ids", expanding=True)))
 
