@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,14 +31,18 @@ CHECKPOINT_EVERY = 32
 # SQLite's automatic checkpoint stays as a backstop for a process that never calls
 # checkpoint_wal(): far above what the explicit checkpoints let the log reach.
 AUTOCHECKPOINT_PAGES = 4_000
+# Seconds a pooled server connection may sit idle and still be used without a test.
+PING_AFTER_IDLE = 0.5
+_IDLE_SINCE = "propflow.idle_since"
+_idle_clock = time.monotonic  # seconds; tests move it
+_PINGED: weakref.WeakSet[Engine] = weakref.WeakSet()
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str, **kwargs) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        return ping_idle_connections(create_engine(url, **kwargs))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
@@ -45,13 +50,52 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
-def prepare_engine(engine: Engine, *, busy_timeout: float = 30.0) -> Engine:
+def prepare_engine(engine: Engine, *, busy_timeout: float = 30.0,
+                   ping_after_idle: float = PING_AFTER_IDLE) -> Engine:
     """Apply our connection settings to an engine made elsewhere (Flask-SQLAlchemy).
     ``busy_timeout``: seconds a SQLite writer waits for the lock before failing with
-    "database is locked"."""
-    if engine.dialect.name == "sqlite" and engine not in _PREPARED:
+    "database is locked"; ``ping_after_idle``: see :func:`ping_idle_connections`."""
+    if engine.dialect.name != "sqlite":
+        return ping_idle_connections(engine, ping_after_idle)
+    if engine not in _PREPARED:
         _configure_sqlite(engine, busy_timeout)
         _PREPARED.add(engine)
+    return engine
+
+
+def ping_idle_connections(engine: Engine, after: float = PING_AFTER_IDLE) -> Engine:
+    """Test a pooled server connection before use if it has been idle ``after`` seconds or
+    more, so that after the server restarted or was unreachable the next request works
+    instead of failing on a dead connection; a failed test discards every pooled connection.
+
+    SQLAlchemy's ``pool_pre_ping`` tests every checkout: a round trip that cost about
+    1.3 ms of a 10 ms completion on PostgreSQL (a request checks out two connections).
+    Under load a connection comes back within milliseconds and is not tested again, as in
+    HikariCP (its ``aliveBypassWindowMs``, 500 ms); one that died within that window fails
+    its statement, which also discards the pool (SQLAlchemy's disconnect handling).
+    """
+    if engine.dialect.name == "sqlite" or engine in _PINGED:
+        return engine
+    _PINGED.add(engine)
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        if record is not None:
+            record.info[_IDLE_SINCE] = _idle_clock()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        idle_since = record.info.get(_IDLE_SINCE)  # none: connected just now
+        if idle_since is None or _idle_clock() - idle_since < after:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError(f"a pooled connection was dead: {error}") from error
+            raise
+
     return engine
 
 

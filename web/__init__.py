@@ -42,15 +42,16 @@ def default_config(instance_path: str) -> dict:
         "SQLITE_BUSY_TIMEOUT": 10.0,
         # PostgreSQL: seconds to wait for a connection to the server before answering 503.
         "DATABASE_CONNECT_TIMEOUT": 5,
+        # PostgreSQL: a pooled connection idle this many seconds is tested before use.
+        "DATABASE_PING_AFTER_IDLE": 0.5,
     }
 
 
 def _engine_options(config) -> dict:
-    """PostgreSQL: pooled connections are tested before use, so after the server was
-    restarted or unreachable the next request works instead of failing on a dead one."""
+    """PostgreSQL: a connection attempt gives up after DATABASE_CONNECT_TIMEOUT (pooled
+    connections idle for a while are tested before use: engine.db.ping_idle_connections)."""
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() != "sqlite":
-        options.setdefault("pool_pre_ping", True)
         options.setdefault("connect_args", {"connect_timeout": config["DATABASE_CONNECT_TIMEOUT"]})
     return options
 
@@ -62,7 +63,8 @@ def init_app(app: Flask) -> None:
     from . import appraisal, quality, training
 
     with app.app_context():
-        sa_engine = prepare_engine(db.engine, busy_timeout=app.config["SQLITE_BUSY_TIMEOUT"])
+        sa_engine = prepare_engine(db.engine, busy_timeout=app.config["SQLITE_BUSY_TIMEOUT"],
+                                   ping_after_idle=app.config["DATABASE_PING_AFTER_IDLE"])
     app.extensions[ENGINE_KEY] = WorkflowEngine(sa_engine, app.config.get("CLOCK"),
                                                 services={**quality.SERVICES, **training.SERVICES,
                                                           **appraisal.SERVICES})

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from engine import ManualClock, WorkflowEngine, make_engine
+from engine import db as engine_db
 from engine import worker as timer_worker
 from engine.models import AuditAction, AuditEvent, ProcessInstance
 from tests import faultpoints
@@ -286,7 +287,7 @@ def _basic(username: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
                          indirect=True)
-def test_postgresql_unreachable_answers_503_writes_nothing_and_recovers(database_url, tmp_path):
+def test_postgresql_unreachable_answers_503_writes_nothing_and_recovers(database_url, tmp_path, monkeypatch):
     real = make_url(database_url)
     proxy = Proxy(real.host, real.port)
     via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -300,8 +301,10 @@ def test_postgresql_unreachable_answers_503_writes_nothing_and_recovers(database
         assert clerk.get(f"/tasks/{fill[0]}", headers=EN).status_code == 200
         api = app.test_client()
 
-        proxy.cut()  # while nobody asks: the pooled connections die unnoticed
+        proxy.cut()  # while nobody asks: the pooled connections die unnoticed...
         proxy.restore()
+        real_clock = engine_db._idle_clock  # ...and sit idle long enough to be tested before use
+        monkeypatch.setattr(engine_db, "_idle_clock", lambda: real_clock() + engine_db.PING_AFTER_IDLE)
         assert clerk.get("/tasks/", headers=EN).status_code == 200  # not a dead pooled connection
 
         proxy.cut()
