@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 from .models import AuditAction, AuditChain, AuditEvent
@@ -76,6 +76,7 @@ class _Head:
     last_id: int | None
     moved: bool = False  # entries appended since the row was last written
     stale: bool = False  # a savepoint ended: read the head again before appending
+    next_id: int | None = None  # SQLite: the id the next entry gets (see _chain_new_entries)
 
 
 def _held(session: Session) -> _Head | None:
@@ -90,12 +91,12 @@ def _take_head(session: Session) -> _Head:
     if head is not None and not head.stale:
         return head
     connection = session.connection()
-    row = connection.execute(
-        select(_HEAD.c.last_hash, _HEAD.c.last_id).where(_HEAD.c.id == HEAD_ID).with_for_update()
-    ).one_or_none()
+    locks = _locks_rows(session)
+    row = connection.execute(_READ_HEAD_LOCKED if locks else _READ_HEAD_AND_LAST_ROW).one_or_none()
     if row is None:
         raise RuntimeError("the audit chain head is missing: upgrade the database schema")
     last_hash, last_id = row.last_hash, row.last_id
+    next_id = None if locks else (row.last_row or 0) + 1
     own = None
     if head is not None:  # entries of ours that outlived the savepoint come after the row's
         query = select(_ENTRIES.c.id, _ENTRIES.c.hash).order_by(_ENTRIES.c.id.desc()).limit(1)
@@ -104,9 +105,15 @@ def _take_head(session: Session) -> _Head:
         own = connection.execute(query).one_or_none()
         if own is not None:
             last_hash, last_id = own.hash, own.id
-    head = _Head(session.get_transaction(), last_hash, last_id, moved=own is not None)
+    head = _Head(session.get_transaction(), last_hash, last_id, moved=own is not None, next_id=next_id)
     session.info[_HEAD_KEY] = head
     return head
+
+
+_READ_HEAD_LOCKED = select(_HEAD.c.last_hash, _HEAD.c.last_id).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_READ_HEAD_AND_LAST_ROW = select(
+    _HEAD.c.last_hash, _HEAD.c.last_id, select(func.max(_ENTRIES.c.id)).scalar_subquery().label("last_row"),
+).where(_HEAD.c.id == HEAD_ID)
 
 
 def _chain_new_entries(session: Session, _flush_context, _instances) -> None:
@@ -118,8 +125,15 @@ def _chain_new_entries(session: Session, _flush_context, _instances) -> None:
         return
     # The order the unit of work inserts one mapper's new rows in, hence their ids' order.
     entries.sort(key=lambda obj: inspect(obj).insert_order)
-    previous = _take_head(session).last_hash
+    head = _take_head(session)
+    previous = head.last_hash
     for entry in entries:
+        if head.next_id is not None:
+            # SQLite: this transaction is the only writer (BEGIN IMMEDIATE), and the id is
+            # the one SQLite would give (the highest there + 1). Given here, the entries go
+            # out in one executemany instead of an INSERT … RETURNING each: SQLite does not
+            # promise RETURNING's order for several rows, so the ORM sends them one by one.
+            entry.id, head.next_id = head.next_id, head.next_id + 1
         # Hash what will be read back: the JSON column's round trip turns tuples into
         # lists and keys into strings.
         entry.data = json.loads(json.dumps(entry.data))

@@ -195,6 +195,15 @@ def test_an_entry_appended_behind_the_heads_back_is_found(approvals, sa_engine):
             **fields, prev_hash=last.hash, hash=entry_hash(last.hash, **fields))).inserted_primary_key[0]
     report = approvals.verify_audit_chain()
     assert (report.ok, report.first_broken_id, report.reason) == (False, new_id, ChainBreak.HEAD)
+    # The product keeps working (on SQLite the engine numbers its entries itself: after
+    # the highest id there, not the head's), and the break is still found: the next entry
+    # follows the head, not the intruder.
+    started = approvals.start("approval", {"amount": 2}, user="li")
+    after = [e.id for e in approvals.history(started.id)]
+    assert after and min(after) > new_id
+    report = approvals.verify_audit_chain()
+    assert (report.ok, report.first_broken_id, report.reason, report.previous_id) == (
+        False, min(after), ChainBreak.PREVIOUS_HASH, new_id)
 
 
 def test_savepoints_rolled_back_leave_no_gap(engine, sa_engine):
