@@ -13,9 +13,10 @@ the triggers refuse UPDATE, the hashes are set before the INSERT, in ``before_fl
 transaction reads the head once and writes it once, when it commits.
 
 On PostgreSQL a writing transaction takes the head before its first write of any kind,
-not only before its first audit entry: every writer then locks the head before any row,
-and two commands cannot deadlock on "instance row, then head" against "head, then
-instance row".
+not only before its first audit entry, and before any row it locks to read
+(:func:`lock_before_row_locks`: a timer worker's instance, fetchAndLock's external tasks):
+every writer then locks the head before any row, and two commands cannot deadlock on
+"instance row, then head" against "head, then instance row".
 """
 
 from __future__ import annotations
@@ -187,6 +188,14 @@ def _forget_after_savepoint(session: Session, transaction: SessionTransaction) -
 def _locks_rows(session: Session) -> bool:
     # On SQLite, BEGIN IMMEDIATE already made this transaction the only writer.
     return session.get_bind().dialect.name != "sqlite"
+
+
+def lock_before_row_locks(session: Session) -> None:
+    """Take the head now (PostgreSQL): before ``SELECT … FOR UPDATE`` and before reading
+    rows that the command's checks rest on (an external task's lock holder), so that no
+    writer can change them until this transaction ends."""
+    if _locks_rows(session):
+        _take_head(session)
 
 
 def _lock_before_bulk_write(state: ORMExecuteState) -> None:

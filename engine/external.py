@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, object_session
 
-from . import runtime
+from . import audit_chain, runtime
 from .errors import (
     ConcurrentUpdate,
     Conflict,
@@ -130,6 +130,7 @@ class ExternalWork:
             if confidential is not None:
                 query = query.where(confidential_condition(confidential))
             if session.bind.dialect.name == "postgresql":
+                audit_chain.lock_before_row_locks(session)  # the head first, as every writer does
                 query = query.with_for_update(of=ExternalTask, skip_locked=True)
             locked = []
             for row, instance in session.execute(query):
@@ -237,6 +238,9 @@ class ExternalWork:
             return self._instance_view(session, instance, workflow, definition, saved)
 
     def _locked_row(self, session: Session, task_id: str, worker_id: str) -> ExternalTask:
+        # PostgreSQL: who holds the lock is read under the audit chain's head, which
+        # fetchAndLock holds when it hands a task to another worker: not a stale holder.
+        audit_chain.lock_before_row_locks(session)
         row = session.get(ExternalTask, task_id)
         if row is None:
             raise TaskNotFound(f"no external task '{task_id}'")

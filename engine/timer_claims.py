@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session
 
+from . import audit_chain
 from .models import ProcessInstance, TimerLease
 
 LEASE = timedelta(seconds=60)
@@ -92,6 +93,7 @@ def take(session: Session, instance_id: str) -> ProcessInstance | None:
     """The instance, ready to fire in this transaction: locked (PostgreSQL; None when another
     worker has it locked) or with its lease, if any, given up with the work (SQLite)."""
     if uses_row_locks(session.get_bind()):
+        audit_chain.lock_before_row_locks(session)  # the head first, as every writer does
         return session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
                                .with_for_update(skip_locked=True)).first()
     release(session, instance_id)

@@ -1,9 +1,11 @@
 """External tasks (Camunda's fetch-and-lock pattern) and message correlation, on the
 engine alone: straight through and reloaded, both databases."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from engine import AuditAction, ConcurrentUpdate, InvalidTaskData, WorkflowEngine, queries
 from engine.external import LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
@@ -146,3 +148,60 @@ def test_a_message_that_lost_the_race_for_its_instance_is_a_conflict(engines, sa
     assert [e.data["variables"] for e in received] == [{"signal": "first"}]
     with pytest.raises(MessageNotCorrelated):  # the retry: nobody waits for it any more
         engines().correlate_message("fault_signal", business_key="F-1", variables={"signal": "second"})
+
+
+def _waiting_for_a_lock(sa_engine) -> bool:
+    with sa_engine.connect() as connection:
+        return bool(connection.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")))
+
+
+@pytest.mark.parametrize("report", ["failure", "completion"])
+def test_a_worker_whose_expired_lock_is_taken_meanwhile_is_refused(engines, sa_engine, clock, monkeypatch,
+                                                                   report):
+    """w1's lock expired and w2's fetchAndLock takes the task while w1 reports on it: w1
+    must read who holds the task after w2 committed, and be refused, not overwrite w2's
+    lock (a failure) or finish the task under it (a completion). PostgreSQL only: SQLite's
+    writers queue up front."""
+    if sa_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers before their first read")
+    engines().start("notify", {}, business_key="N-1")
+    [first] = engines().fetch_and_lock("w1", SMS)
+    clock.advance(minutes=1)
+    fetching = WorkflowEngine(sa_engine, clock)
+    locked, go = threading.Event(), threading.Event()
+    real_view = WorkflowEngine._external_view
+
+    def lock_then_wait(self, *args, **kwargs):  # w2 has locked the task, not yet committed
+        locked.set()
+        assert go.wait(timeout=30)
+        return real_view(self, *args, **kwargs)
+
+    monkeypatch.setattr(fetching, "_external_view", lock_then_wait.__get__(fetching))
+    outcomes: dict[str, object] = {}
+
+    def run(name, action):
+        try:
+            outcomes[name] = action()
+        except Exception as exc:  # the outcome is what the test checks
+            outcomes[name] = exc
+
+    w2 = threading.Thread(target=run, args=("w2", lambda: fetching.fetch_and_lock("w2", SMS)))
+    w2.start()
+    assert locked.wait(timeout=30)
+    w1_reports = ((lambda: engines().fail_external_task(first.id, "w1", message="gateway down", retries=3))
+                  if report == "failure" else (lambda: engines().complete_external_task(first.id, "w1", {})))
+    w1 = threading.Thread(target=run, args=("w1", w1_reports))
+    w1.start()
+    for _ in range(3000):  # until w1 waits for what w2 holds (or has gone past it)
+        if _waiting_for_a_lock(sa_engine) or not w1.is_alive():
+            break
+        w1.join(timeout=0.01)
+    go.set()
+    w2.join(timeout=60)
+    w1.join(timeout=60)
+    assert [t.worker_id for t in outcomes["w2"]] == ["w2"], outcomes
+    assert isinstance(outcomes["w1"], LockedByAnotherWorker), outcomes
+    [task] = engines().external_tasks()
+    assert (task.worker_id, task.error_message) == ("w2", None)

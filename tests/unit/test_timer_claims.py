@@ -10,9 +10,9 @@ import subprocess
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from engine import AuditAction, WorkflowEngine, worker
+from engine import AuditAction, ConcurrentUpdate, WorkflowEngine, timer_claims, worker
 from engine.models import AuditEvent, ProcessInstance, TimerLease
 from engine.timer_claims import LEASE
 from tests.unit.test_timers import APPROVAL, escalations
@@ -131,3 +131,55 @@ def test_an_instance_locked_by_another_worker_is_skipped_not_waited_for(engine, 
     assert worker.sweep(engine) == 1
     assert [escalations(sa_engine, i) for i in overdue] == [1] * 6
 
+
+
+def _waiting_for_a_lock(sa_engine) -> bool:
+    with sa_engine.connect() as connection:
+        return bool(connection.scalar(select(func.count()).select_from(text("pg_stat_activity")).where(
+            text("wait_event_type = 'Lock' AND datname = current_database()"))))
+
+
+@postgres_only
+def test_a_timer_firing_and_a_completion_of_the_same_case_do_not_deadlock(engine, sa_engine, clock,
+                                                                            overdue, monkeypatch):
+    """The worker locks the instance it fires; a completion of its task meanwhile must not
+    end in a deadlock (the head of the audit chain, then the instance row, against the
+    instance row, then the head): one of them waits for the other and loses cleanly."""
+    case = overdue[0]
+    task_id = engine.instance(case).open_tasks[0].id
+    taken, go = threading.Event(), threading.Event()
+    real_take = timer_claims.take
+
+    def take_then_wait(session, instance_id):
+        instance = real_take(session, instance_id)
+        taken.set()
+        assert go.wait(timeout=30)
+        return instance
+
+    monkeypatch.setattr(timer_claims, "take", take_then_wait)
+    outcomes: dict[str, object] = {}
+
+    def run(name, action):
+        try:
+            outcomes[name] = action()
+        except Exception as exc:  # the outcome is what the test checks
+            outcomes[name] = exc
+
+    firing = threading.Thread(target=run, args=("timer", lambda: engine.wake(case)))
+    firing.start()
+    assert taken.wait(timeout=30)
+    completing = threading.Thread(target=run, args=("completion", lambda: WorkflowEngine(sa_engine, clock)
+                                                    .complete_user_task(task_id, {"approved": True},
+                                                                        user="li")))
+    completing.start()
+    for _ in range(3000):  # until the completion waits for a lock the firing holds
+        if _waiting_for_a_lock(sa_engine):
+            break
+        completing.join(timeout=0.01)
+    go.set()
+    firing.join(timeout=60)
+    completing.join(timeout=60)
+    assert outcomes["timer"] is True, outcomes
+    assert isinstance(outcomes["completion"], ConcurrentUpdate), outcomes
+    assert escalations(sa_engine, case) == 1
+    assert engine.complete_user_task(task_id, {"approved": True}, user="li").id == case  # on retry
