@@ -21,10 +21,13 @@ from typing import Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import (
+    Boolean,
     Engine,
+    String,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     exists,
     func,
@@ -36,9 +39,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, defer, object_session
+from sqlalchemy.orm import Session, defer, make_transient_to_detached, object_session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from . import runtime, schedules, timer_claims
 from .catalogue import ElementInfo, StartTimer
@@ -447,13 +451,15 @@ class WorkflowEngine(ExternalWork):
         with self._unit_of_work() as session:
             row, instance = self._task_and_instance(session, task_id)
             definition = self._definition(session, instance.definition_id)
+            existing = _existing_rows(session, instance.id, definition.has_deadlines)
             workflow = self._load(instance, definition)
             task = runtime.find_task(workflow, task_id)
             if task is None or task.state != TaskState.READY:
                 raise TaskNotReady(f"task '{task_id}' is no longer waiting for input")
             if prepare is not None:
-                view = self._task_view(session, row, instance, definition, copy.deepcopy(dict(task.data)))
-                data = prepare(view)
+                data = prepare(self._task_view(session, row, instance, definition,
+                                               copy.deepcopy(dict(task.data)),
+                                               candidates=existing.candidates.get(task_id, ())))
             if data is None:
                 raise TypeError("complete_user_task needs data or prepare")
             info = definition.elements.get(row.element_id)
@@ -467,7 +473,7 @@ class WorkflowEngine(ExternalWork):
             session.add(_audit(now, AuditAction.TASK_COMPLETED, user, instance.id, task_id, info,
                                data={"submitted": cleaned}))
             saved = self._save(session, instance, workflow, definition, before - {task.id}, user, now,
-                               completed_by_user={task_id})
+                               completed_by_user={task_id}, existing=existing)
             return self._instance_view(session, instance, workflow, definition, saved)
 
     def claim(self, task_id: str, *, user: str, force: bool = False, by: str | None = None) -> TaskView:
@@ -954,11 +960,13 @@ class WorkflowEngine(ExternalWork):
         actor: str | None,
         now: datetime,
         completed_by_user: set[str] = frozenset(),
+        existing: _Existing | None = None,
     ) -> _Saved:
         """Store the state with the rows derived from it. The rows there are now are read
-        in one round trip (none for a new instance), and everything written goes out in
-        one flush at the end: on PostgreSQL the audit chain's head, which every writer
-        locks, is held for as short a time as possible."""
+        in one round trip (none for a new instance; none if the caller read them in this
+        transaction: ``existing``), and everything written goes out in one flush at the
+        end: on PostgreSQL the audit chain's head, which every writer locks, is held for as
+        short a time as possible."""
         instance.state = dump_state(workflow)
         instance.serializer_version = SERIALIZER_VERSION
         instance.updated_at = now
@@ -968,7 +976,10 @@ class WorkflowEngine(ExternalWork):
         if new:
             session.flush()  # a new instance's row first: the rows below refer to it
         with session.no_autoflush:
-            existing = _Existing() if new else _existing_rows(session, instance.id, definition.has_deadlines)
+            if new:
+                existing = _Existing()
+            elif existing is None:
+                existing = _existing_rows(session, instance.id, definition.has_deadlines)
             side_end = self._record_finished(session, instance, definition, finished, completed_by_user,
                                              actor, now, existing.deadlines)
             if instance.status == InstanceStatus.RUNNING and workflow.is_completed():
@@ -979,7 +990,7 @@ class WorkflowEngine(ExternalWork):
                                    data={"end_event": instance.end_event_id}))
             running = instance.status == InstanceStatus.RUNNING
             ready = runtime.ready_user_tasks(workflow, definition.elements) if running else []
-            tasks = self._sync_user_tasks(session, instance, definition, ready, now, existing.user_tasks)
+            tasks = self._sync_user_tasks(session, instance, definition, ready, now, existing)
             self._sync_timers(session, instance, timers if running else [], existing.timers)
             sync_external_tasks(session, instance, definition, workflow, self._services.keys(), now,
                                 existing.external)
@@ -1052,21 +1063,19 @@ class WorkflowEngine(ExternalWork):
                     row.met = row.reached_at <= row.due_at
 
     def _sync_user_tasks(self, session, instance, definition, ready, now,
-                         existing: set[str]) -> list[tuple[UserTask, list[tuple[str, str]]]]:
+                         existing: _Existing) -> list[tuple[UserTask, list[tuple[str, str]]]]:
         """Worklist rows for the ready user tasks; returns them with their candidates."""
         wanted = {task.id: task for task in ready}
-        gone = [task_id for task_id in existing if task_id not in wanted]
-        if gone:
-            session.execute(_DELETE_CANDIDATES, {"ids": gone})
+        gone = [task_id for task_id in existing.user_tasks if task_id not in wanted]
+        if gone:  # their candidates go with them (ON DELETE CASCADE)
             session.execute(_DELETE_USER_TASKS, {"ids": gone})
-        kept = [task_id for task_id in existing if task_id in wanted]
+        kept = [task_id for task_id in existing.user_tasks if task_id in wanted]
         rows = []
         if kept:
-            candidates = self._candidates(session, kept)
-            rows = [(row, candidates.get(row.id, [])) for row in session.scalars(
+            rows = [(row, existing.candidates.get(row.id, [])) for row in session.scalars(
                 select(UserTask).where(UserTask.id.in_(kept)))]
         for task in ready:
-            if task.id in existing:
+            if task.id in existing.user_tasks:
                 continue
             info = definition.elements.get(task.element_id)
             row = UserTask(
@@ -1168,14 +1177,15 @@ def _deadline_row(session: Session, deadlines: dict[str, Deadline], instance_id:
 
 @dataclass
 class _Existing:
-    """The rows an instance has before a save: worklist, timers (with due times), external
-    tasks, message subscriptions by id, and its deadlines."""
+    """The rows an instance has before a save: worklist (with candidates), timers (with due
+    times), external tasks, message subscriptions by id, and its deadlines."""
 
     user_tasks: set[str] = field(default_factory=set)
     timers: dict[str, datetime] = field(default_factory=dict)
     external: set[str] = field(default_factory=set)
     messages: set[str] = field(default_factory=set)
     deadlines: dict[str, Deadline] = field(default_factory=dict)
+    candidates: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # by open task
 
 
 @dataclass(frozen=True)
@@ -1194,24 +1204,42 @@ _TASK_AND_INSTANCE = select(UserTask, ProcessInstance).join(
     ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(UserTask.id == bindparam("task_id"))
 
 
+# An instance's derived rows in one statement: (kind, id, due_at, reached_at, breached_at,
+# candidate kind, candidate value, met). The first branch's NULLs are cast to the column
+# types: PostgreSQL resolves a chain of UNIONs pair by pair (two untyped NULLs would make
+# text), and SQLAlchemy converts SQLite's text to times and booleans by them.
+_NO_TIME, _NO_TEXT, _NO_FLAG = (cast(null(), Deadline.due_at.type), cast(null(), String()),
+                                cast(null(), Boolean()))
+
+
 def _ids_of(kind: str, column, owner):
-    return select(literal_column(f"'{kind}'"), column, null()).where(owner == bindparam("instance_id"))
+    return select(literal_column(f"'{kind}'"), column, null(), null(), null(), null(), null(), null()).where(
+        owner == bindparam("instance_id"))
 
 
-_DERIVED_ROWS = union_all(
-    select(literal_column("'timer'"), Timer.task_id, Timer.due_at)
-    .where(Timer.instance_id == bindparam("instance_id")),
-    _ids_of("user_task", UserTask.id, UserTask.instance_id),
-    _ids_of("external", ExternalTask.id, ExternalTask.instance_id),
-    _ids_of("message", MessageSubscription.task_id, MessageSubscription.instance_id))
-_DEADLINES = select(Deadline).where(Deadline.instance_id == bindparam("instance_id"))
+def _derived_rows(with_deadlines: bool):
+    branches = [
+        select(literal_column("'timer'"), Timer.task_id, Timer.due_at, _NO_TIME, _NO_TIME, _NO_TEXT, _NO_TEXT,
+               _NO_FLAG).where(Timer.instance_id == bindparam("instance_id")),
+        _ids_of("user_task", UserTask.id, UserTask.instance_id),
+        _ids_of("external", ExternalTask.id, ExternalTask.instance_id),
+        _ids_of("message", MessageSubscription.task_id, MessageSubscription.instance_id),
+        select(literal_column("'candidate'"), UserTaskCandidate.task_id, null(), null(), null(),
+               UserTaskCandidate.kind, UserTaskCandidate.value, null())
+        .join(UserTask, UserTask.id == UserTaskCandidate.task_id)
+        .where(UserTask.instance_id == bindparam("instance_id"))]
+    if with_deadlines:
+        branches.append(select(literal_column("'deadline'"), Deadline.name, Deadline.due_at,
+                               Deadline.reached_at, Deadline.breached_at, null(), null(), Deadline.met)
+                        .where(Deadline.instance_id == bindparam("instance_id")))
+    return union_all(*branches)
+
+
+_DERIVED_ROWS = {False: _derived_rows(False), True: _derived_rows(True)}
 # Core statements on the tables, not the mapped classes: the ORM's bulk DELETE machinery
 # (matching rows in the identity map) costs more than the statements themselves, and the
 # rows removed here are never used again in the command.
-_CANDIDATE_ROWS, _USER_TASK_ROWS = UserTaskCandidate.__table__, UserTask.__table__
-_TIMER_ROWS = Timer.__table__
-_DELETE_CANDIDATES = delete(_CANDIDATE_ROWS).where(
-    _CANDIDATE_ROWS.c.task_id.in_(bindparam("ids", expanding=True)))
+_USER_TASK_ROWS, _TIMER_ROWS = UserTask.__table__, Timer.__table__
 _DELETE_USER_TASKS = delete(_USER_TASK_ROWS).where(_USER_TASK_ROWS.c.id.in_(bindparam("ids", expanding=True)))
 _DELETE_TIMERS = delete(_TIMER_ROWS).where(_TIMER_ROWS.c.task_id.in_(bindparam("ids", expanding=True)))
 _MOVE_TIMER = update(_TIMER_ROWS).where(_TIMER_ROWS.c.task_id == bindparam("id")).values(
@@ -1221,16 +1249,27 @@ _CANDIDATES = select(UserTaskCandidate.task_id, UserTaskCandidate.kind, UserTask
 
 
 def _existing_rows(session: Session, instance_id: str, with_deadlines: bool) -> _Existing:
-    """An instance's derived rows, read in one statement (two with deadlines)."""
+    """An instance's derived rows, with its open tasks' candidates and its deadlines, read
+    in one statement. The deadlines join the session as if loaded by a query (what a save
+    changes in them is written as an UPDATE); ones it holds already are kept."""
     found = _Existing()
     sets = {"user_task": found.user_tasks, "external": found.external, "message": found.messages}
-    for kind, row_id, due_at in session.execute(_DERIVED_ROWS, {"instance_id": instance_id}):
+    for kind, row_id, due_at, reached_at, breached_at, c_kind, c_value, met in session.execute(
+            _DERIVED_ROWS[with_deadlines], {"instance_id": instance_id}):
         if kind == "timer":
             found.timers[row_id] = due_at
+        elif kind == "candidate":
+            found.candidates.setdefault(row_id, []).append((c_kind, c_value))
+        elif kind == "deadline":
+            row = session.identity_map.get(identity_key(Deadline, (instance_id, row_id)))
+            if row is None:
+                row = Deadline(instance_id=instance_id, name=row_id, due_at=due_at, reached_at=reached_at,
+                               breached_at=breached_at, met=met)
+                make_transient_to_detached(row)
+                session.add(row)
+            found.deadlines[row_id] = row
         else:
             sets[kind].add(row_id)
-    if with_deadlines:
-        found.deadlines = {row.name: row for row in session.scalars(_DEADLINES, {"instance_id": instance_id})}
     return found
 
 

@@ -20,16 +20,16 @@ from web.extensions import db
 
 # Reached in issue 7 (see bench/load.py and the README's load figures). Lower them when a
 # change saves a query; raise them only for a reason written next to the number.
-# A completion (SQLite; PostgreSQL has the same): the user with roles and skills (1), the
-# task with its instance (1) and its candidates for the permission check (1), read by the
-# command that completes it, the instance's derived rows (2: worklist, timers, external tasks and
-# messages in one; deadlines), the old worklist row (DELETE ×2), the audit chain's head
-# (SELECT, UPDATE), the audit entries (one INSERT for all: 2 here), the instance's UPDATE, the
-# new worklist row and its candidate.
-HTML_COMPLETION = 13
+# A completion (SQLite; PostgreSQL has the same): the user with roles and skills (1); the
+# task with its instance (1) and the instance's derived rows with the open tasks' candidates
+# (for the permission check) and deadlines (1), read by the command that completes it; the
+# old worklist row (1 DELETE: its candidates cascade), the audit chain's head (SELECT,
+# UPDATE), the audit entries (one INSERT for all: 2 here), the instance's UPDATE, the new
+# worklist row and its candidate.
+HTML_COMPLETION = 10
 # The same, with the caller's Basic credentials checked against the shared rate-limit
 # counter (1) instead of the session's user.
-REST_COMPLETION = 14
+REST_COMPLETION = 11
 # The worklist: the user, the count (up to 1,000), the page read in its three slices of the
 # order (urgent; due soonest; no due time: each off an index) with its candidates, the
 # process versions for the filter, the user's reminders.

@@ -4,9 +4,10 @@ import contextlib
 import threading
 
 import pytest
+from sqlalchemy import func, select
 
 from engine import ConcurrentUpdate, Conflict, TaskNotReady, WorkflowEngine, runtime
-from engine.models import AuditAction
+from engine.models import AuditAction, UserTaskCandidate
 from tests.conftest import FIXTURES
 
 APPROVAL = {"approval.bpmn": (FIXTURES / "approval.bpmn").read_bytes()}
@@ -84,7 +85,7 @@ def test_completing_a_task_someone_else_finished_names_them(approvals):
         approvals.complete_user_task(task_id, {"approved": False}, user="li")
 
 
-def test_a_completion_checks_the_task_it_completes(approvals):
+def test_a_completion_checks_the_task_it_completes(approvals, sa_engine):
     """``prepare`` (a caller's permission check and form parsing) sees the task as the
     command read it, inside the command's transaction: what it returns is completed, and
     when it refuses nothing is written."""
@@ -112,6 +113,9 @@ def test_a_completion_checks_the_task_it_completes(approvals):
     done = approvals.complete_user_task(task_id, user="wang", prepare=lambda task: seen.append(task.assignee)
                                         or {"approved": True, "comment": "checked"})
     assert seen == ["wang"] and done.variables["comment"] == "checked"
+    with sa_engine.connect() as connection:  # the worklist row went, and its candidates with it
+        assert connection.scalar(select(func.count()).select_from(UserTaskCandidate).where(
+            UserTaskCandidate.task_id == task_id)) == 0
     with pytest.raises(TaskNotReady):
         approvals.complete_user_task(task_id, user="wang", prepare=lambda task: seen.append("again") or {})
     assert seen == ["wang"]  # a task no longer open is not offered to the check

@@ -508,3 +508,21 @@ def test_cancel_closes_all_work(case):
     assert cancelled.open_tasks == ()
     assert case.engine.user_tasks() == []
     assert case.engine.next_timer_due() is None
+
+
+def test_a_cases_rows_read_twice_in_one_transaction_are_the_same_deadlines(service_request):
+    """Two saves of one case in one transaction (two messages delivered to it at once) read
+    its derived rows twice: the deadlines the session already holds are the ones used, with
+    the first save's changes, not copies from the row."""
+    from engine import facade
+
+    started = service_request.start("service_request", {**REQUEST, "description": "水管爆管 burst pipe"})
+    with service_request._unit_of_work() as session:
+        first = facade._existing_rows(session, started.id, with_deadlines=True)
+        assert sorted(first.deadlines) == ["response"] and first.user_tasks
+        assert first.candidates[next(iter(first.user_tasks))] == [("group", "customer_service")]
+        first.deadlines["response"].met = False
+        second = facade._existing_rows(session, started.id, with_deadlines=True)
+        assert second.deadlines["response"] is first.deadlines["response"]
+        assert second.deadlines["response"].met is False
+    assert service_request.instance(started.id).deadline("response").met is False  # written at commit
