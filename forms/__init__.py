@@ -8,6 +8,7 @@ can re-render them (with HTTP 422).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -63,9 +64,21 @@ class _OnceEach(Form):
 
 
 def build_form_class(definition: FormDefinition, name: str = "TaskForm") -> type[Form]:
-    """A WTForms class with one field per form field, in the diagram's order."""
+    """A WTForms class with one field per form field, in the diagram's order; built once
+    per definition (a class holds no request's data), unless a default is unhashable."""
+    try:
+        hash(definition)
+    except TypeError:
+        return _form_class(definition, name)
+    return _cached_form_class(definition, name)
+
+
+def _form_class(definition: FormDefinition, name: str) -> type[Form]:
     attributes = {f.id: _make_field(f) for f in definition.fields}
     return type(name, (_OnceEach,), attributes)
+
+
+_cached_form_class = functools.lru_cache(maxsize=512)(_form_class)
 
 
 def _validators(form_field: FormField) -> list:

@@ -37,6 +37,17 @@ def test_fields_follow_the_definition():
     assert [(c.value, c.label) for c in form.kind.choices][1:] == [("a", "A"), ("b", "B")]
 
 
+def test_a_definition_is_built_into_a_class_once_and_its_forms_share_nothing():
+    again = FormDefinition(tuple(FormField(**vars(f)) for f in DEFINITION.fields))  # equal, not the same
+    assert build_form_class(again) is TaskForm
+    assert build_form_class(DEFINITION, "StartForm") is not TaskForm
+    refused, accepted = submit(name="x"), submit(name="Li", when="2026-05-31T09:00", kind="a")
+    assert not refused.validate() and accepted.validate()
+    assert refused.name.errors and not accepted.name.errors
+    unhashable = FormDefinition((FormField("tags", "string", default=["a"]),))  # built each time
+    assert build_form_class(unhashable) is not build_form_class(unhashable)
+
+
 def test_valid_submission_gives_engine_ready_values():
     form = submit(name="Li", when="2026-05-31T14:30", kind="a", count="3", urgent="y")
     assert form.validate(), form.errors
