@@ -15,7 +15,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .runtime import advance, is_waiting_service_task
 from .scripting import build_script_engine
-from .serialization import SERIALIZER, LoadedSpecs
+from .serialization import SERIALIZER, LoadedSpecs, dump_state, load_state
 
 
 def in_memory_completion_times(
@@ -43,6 +43,43 @@ def in_memory_completion_times(
         samples.append(time.perf_counter() - began)
     return samples
 
+
+
+def shared_spec_completion_times(
+    spec_json: str, start_data: Mapping[str, Any], steps: Iterable[tuple[str, Mapping[str, Any]]]
+) -> tuple[list[float], list[float]]:
+    """The library's own share of a completion as this engine stores instances (the
+    version's spec objects shared, the state without its spec): seconds per user task to
+    deserialize, complete, run on and serialize (``cold``), and the same without the
+    deserialization, the instance being in memory already (``warm``)."""
+    specs = LoadedSpecs(spec_json)
+    script_engine = build_script_engine()
+    workflow = BpmnWorkflow(specs.spec, specs.subprocess_specs, script_engine=script_engine)
+    workflow.task_tree.data.update(start_data)
+    _advance(workflow)
+    state = dump_state(workflow)
+    cold, warm = [], []
+    for element_id, data in steps:
+        in_memory = load_state(state, SERIALIZER.VERSION, specs)
+        in_memory.script_engine = script_engine
+        began = time.perf_counter()
+        _complete_and_dump(in_memory, element_id, data)
+        warm.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        workflow = load_state(state, SERIALIZER.VERSION, specs)
+        workflow.script_engine = script_engine
+        state = _complete_and_dump(workflow, element_id, data)
+        cold.append(time.perf_counter() - began)
+    return cold, warm
+
+
+def _complete_and_dump(workflow: BpmnWorkflow, element_id: str, data: Mapping[str, Any]) -> str:
+    task = next(t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
+                if t.task_spec.bpmn_id == element_id)
+    task.data.update(data)
+    task.run()
+    _advance(workflow)
+    return dump_state(workflow)
 
 
 def _advance(workflow: BpmnWorkflow) -> None:

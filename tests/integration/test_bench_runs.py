@@ -15,3 +15,12 @@ def test_bench_engine_produces_every_figure():
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"persisted_over_raw", "sweep_large_over_small", "start_to_first_task_ms"} <= set(figures)
+
+
+def test_bench_floor_produces_every_figure():
+    done = subprocess.run([sys.executable, "bench/floor.py", "--per-step", "2", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"library_cold_ms", "web_stack_ms", "sql_ms", "cold_floor_ms", "warm_ms"} <= set(figures)
+    assert figures["statements"] >= 5  # the completions' statements were captured and replayed
