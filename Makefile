@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 SERVE_PORT ?= 8000
 
-.PHONY: install run serve test test-pg bench bench-load lint clean
+.PHONY: install run serve test test-pg bench bench-floor bench-load lint clean
 
 # Compiled message catalogues are build products, made from the committed .po files.
 PO     := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
@@ -57,6 +57,10 @@ test-pg: install
 
 bench: install
 	$(BIN)/python bench/engine.py
+
+## bench-floor: a task completion against this stack's floor, piece by piece (SQLite, in process)
+bench-floor: install
+	$(BIN)/python bench/floor.py
 
 ## bench-load: the HTTP load benchmark's README set (gunicorn on loopback, SQLite and PostgreSQL)
 bench-load: install
