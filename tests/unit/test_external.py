@@ -5,10 +5,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from engine import AuditAction, ConcurrentUpdate, InvalidTaskData, WorkflowEngine, queries
 from engine.external import LockedByAnotherWorker, MessageNotCorrelated, TopicRequest
+from tests import interleave
 from tests.conftest import FIXTURES
 
 FILES = {"external_work.bpmn": (FIXTURES / "external_work.bpmn").read_bytes()}
@@ -150,13 +150,6 @@ def test_a_message_that_lost_the_race_for_its_instance_is_a_conflict(engines, sa
         engines().correlate_message("fault_signal", business_key="F-1", variables={"signal": "second"})
 
 
-def _waiting_for_a_lock(sa_engine) -> bool:
-    with sa_engine.connect() as connection:
-        return bool(connection.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()")))
-
-
 @pytest.mark.parametrize("report", ["failure", "completion"])
 def test_a_worker_whose_expired_lock_is_taken_meanwhile_is_refused(engines, sa_engine, clock, monkeypatch,
                                                                    report):
@@ -180,24 +173,12 @@ def test_a_worker_whose_expired_lock_is_taken_meanwhile_is_refused(engines, sa_e
 
     monkeypatch.setattr(fetching, "_external_view", lock_then_wait.__get__(fetching))
     outcomes: dict[str, object] = {}
-
-    def run(name, action):
-        try:
-            outcomes[name] = action()
-        except Exception as exc:  # the outcome is what the test checks
-            outcomes[name] = exc
-
-    w2 = threading.Thread(target=run, args=("w2", lambda: fetching.fetch_and_lock("w2", SMS)))
-    w2.start()
+    w2 = interleave.start(outcomes, "w2", lambda: fetching.fetch_and_lock("w2", SMS))
     assert locked.wait(timeout=30)
     w1_reports = ((lambda: engines().fail_external_task(first.id, "w1", message="gateway down", retries=3))
                   if report == "failure" else (lambda: engines().complete_external_task(first.id, "w1", {})))
-    w1 = threading.Thread(target=run, args=("w1", w1_reports))
-    w1.start()
-    for _ in range(3000):  # until w1 waits for what w2 holds (or has gone past it)
-        if _waiting_for_a_lock(sa_engine) or not w1.is_alive():
-            break
-        w1.join(timeout=0.01)
+    w1 = interleave.start(outcomes, "w1", w1_reports)
+    interleave.wait_until_blocked(sa_engine, w1)  # w1 waits for what w2 holds (or went past it)
     go.set()
     w2.join(timeout=60)
     w1.join(timeout=60)

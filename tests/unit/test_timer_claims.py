@@ -10,11 +10,12 @@ import subprocess
 import threading
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from engine import AuditAction, ConcurrentUpdate, WorkflowEngine, timer_claims, worker
 from engine.models import AuditEvent, ProcessInstance, TimerLease
 from engine.timer_claims import LEASE
+from tests import interleave
 from tests.unit.test_timers import APPROVAL, escalations
 
 
@@ -133,12 +134,6 @@ def test_an_instance_locked_by_another_worker_is_skipped_not_waited_for(engine, 
 
 
 
-def _waiting_for_a_lock(sa_engine) -> bool:
-    with sa_engine.connect() as connection:
-        return bool(connection.scalar(select(func.count()).select_from(text("pg_stat_activity")).where(
-            text("wait_event_type = 'Lock' AND datname = current_database()"))))
-
-
 @postgres_only
 def test_a_timer_firing_and_a_completion_of_the_same_case_do_not_deadlock(engine, sa_engine, clock,
                                                                             overdue, monkeypatch):
@@ -158,24 +153,11 @@ def test_a_timer_firing_and_a_completion_of_the_same_case_do_not_deadlock(engine
 
     monkeypatch.setattr(timer_claims, "take", take_then_wait)
     outcomes: dict[str, object] = {}
-
-    def run(name, action):
-        try:
-            outcomes[name] = action()
-        except Exception as exc:  # the outcome is what the test checks
-            outcomes[name] = exc
-
-    firing = threading.Thread(target=run, args=("timer", lambda: engine.wake(case)))
-    firing.start()
+    firing = interleave.start(outcomes, "timer", lambda: engine.wake(case))
     assert taken.wait(timeout=30)
-    completing = threading.Thread(target=run, args=("completion", lambda: WorkflowEngine(sa_engine, clock)
-                                                    .complete_user_task(task_id, {"approved": True},
-                                                                        user="li")))
-    completing.start()
-    for _ in range(3000):  # until the completion waits for a lock the firing holds
-        if _waiting_for_a_lock(sa_engine):
-            break
-        completing.join(timeout=0.01)
+    completing = interleave.start(outcomes, "completion", lambda: WorkflowEngine(sa_engine, clock)
+                                  .complete_user_task(task_id, {"approved": True}, user="li"))
+    interleave.wait_until_blocked(sa_engine, completing)  # it waits for a lock the firing holds
     go.set()
     firing.join(timeout=60)
     completing.join(timeout=60)
