@@ -452,6 +452,10 @@ class WorkflowEngine(ExternalWork):
             row, instance = self._task_and_instance(session, task_id)
             definition = self._definition(session, instance.definition_id)
             existing = _existing_rows(session, instance.id, definition.has_deadlines)
+            if task_id not in existing.user_tasks:
+                # Completed by a command that committed between the two reads (PostgreSQL:
+                # each statement sees the latest commit): its candidates are gone too.
+                raise self._gone(session, task_id)
             workflow = self._load(instance, definition)
             task = runtime.find_task(workflow, task_id)
             if task is None or task.state != TaskState.READY:

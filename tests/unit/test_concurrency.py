@@ -121,6 +121,31 @@ def test_a_completion_checks_the_task_it_completes(approvals, sa_engine):
     assert seen == ["wang"]  # a task no longer open is not offered to the check
 
 
+def test_a_completion_committed_between_the_task_read_and_the_rest_is_a_conflict(approvals, sa_engine, clock,
+                                                                                 monkeypatch):
+    """Someone else completes the task after this command read it but before it read the
+    case's other rows (PostgreSQL: each statement sees the latest commit): the check must not
+    see a task without its candidates (a 404 to the user) — the answer is the lost race."""
+    if sa_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers before their first read")
+    task_id = approvals.start("approval", {"amount": 1}).open_tasks[0].id
+    other = WorkflowEngine(sa_engine, clock)
+    real = WorkflowEngine._task_and_instance.__func__
+
+    def read_then_someone_else_completes(cls, session, read_id):
+        found = real(cls, session, read_id)
+        monkeypatch.undo()
+        other.complete_user_task(read_id, {"approved": True}, user="wang")
+        return found
+
+    monkeypatch.setattr(WorkflowEngine, "_task_and_instance", classmethod(read_then_someone_else_completes))
+    checked = []
+    with pytest.raises(TaskNotReady, match="already completed by wang"):
+        approvals.complete_user_task(task_id, user="li", prepare=lambda task: checked.append(task) or {
+            "approved": False})
+    assert checked == []
+
+
 def test_claim_conflicts(approvals):
     task_id = approvals.start("approval", {"amount": 1}).open_tasks[0].id
     assert approvals.claim(task_id, user="wang").assignee == "wang"
