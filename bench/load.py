@@ -420,7 +420,11 @@ class Client:
         """One round of this person's work; False when the seeded tasks ran out."""
         scenario = self.plan.scenario
         if self.plan.role == "owner":
-            location = self.timed("submit", 303, "POST", "/requests/new", *self.new_request)
+            # As with a completion below: only a client that reads the flash (the case page,
+            # in ``mixed``) keeps the cookie carrying it; otherwise every submission's unread
+            # message would pile up in the cookie, to be decoded and signed on every request.
+            location = self.timed("submit", 303, "POST", "/requests/new", *self.new_request,
+                                  keep_cookie=scenario == "mixed")
             if scenario == "mixed" and location:
                 self.timed("case page", 200, "GET", urllib.parse.urlsplit(location).path)
             return True
