@@ -23,26 +23,17 @@ def in_memory_completion_times(
 ) -> list[float]:
     """Seconds per user task to deserialize the full JSON (spec included), complete the
     task, run engine steps and serialize again — one instance, the given steps in order."""
-    specs = LoadedSpecs(spec_json)
-    script_engine = build_script_engine()
-    workflow = BpmnWorkflow(specs.spec, specs.subprocess_specs, script_engine=script_engine)
-    workflow.task_tree.data.update(start_data)
-    _advance(workflow)
+    _, script_engine, workflow = _started(spec_json, start_data)
     state = SERIALIZER.serialize_json(workflow)
     samples = []
     for element_id, data in steps:
         began = time.perf_counter()
         workflow = SERIALIZER.deserialize_json(state)
         workflow.script_engine = script_engine
-        task = next(t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
-                    if t.task_spec.bpmn_id == element_id)
-        task.data.update(data)
-        task.run()
-        _advance(workflow)
+        _complete(workflow, element_id, data)
         state = SERIALIZER.serialize_json(workflow)
         samples.append(time.perf_counter() - began)
     return samples
-
 
 
 def shared_spec_completion_times(
@@ -52,34 +43,46 @@ def shared_spec_completion_times(
     version's spec objects shared, the state without its spec): seconds per user task to
     deserialize, complete, run on and serialize (``cold``), and the same without the
     deserialization, the instance being in memory already (``warm``)."""
+    specs, script_engine, workflow = _started(spec_json, start_data)
+    state = dump_state(workflow)
+
+    def loaded() -> BpmnWorkflow:
+        workflow = load_state(state, SERIALIZER.VERSION, specs)
+        workflow.script_engine = script_engine
+        return workflow
+
+    cold, warm = [], []
+    for element_id, data in steps:
+        in_memory = loaded()
+        began = time.perf_counter()
+        _complete(in_memory, element_id, data)
+        dump_state(in_memory)
+        warm.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        workflow = loaded()
+        _complete(workflow, element_id, data)
+        state = dump_state(workflow)
+        cold.append(time.perf_counter() - began)
+    return cold, warm
+
+
+def _started(spec_json: str, start_data: Mapping[str, Any]):
+    """(specs, script engine, a new instance run to its first user task)."""
     specs = LoadedSpecs(spec_json)
     script_engine = build_script_engine()
     workflow = BpmnWorkflow(specs.spec, specs.subprocess_specs, script_engine=script_engine)
     workflow.task_tree.data.update(start_data)
     _advance(workflow)
-    state = dump_state(workflow)
-    cold, warm = [], []
-    for element_id, data in steps:
-        in_memory = load_state(state, SERIALIZER.VERSION, specs)
-        in_memory.script_engine = script_engine
-        began = time.perf_counter()
-        _complete_and_dump(in_memory, element_id, data)
-        warm.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        workflow = load_state(state, SERIALIZER.VERSION, specs)
-        workflow.script_engine = script_engine
-        state = _complete_and_dump(workflow, element_id, data)
-        cold.append(time.perf_counter() - began)
-    return cold, warm
+    return specs, script_engine, workflow
 
 
-def _complete_and_dump(workflow: BpmnWorkflow, element_id: str, data: Mapping[str, Any]) -> str:
+def _complete(workflow: BpmnWorkflow, element_id: str, data: Mapping[str, Any]) -> None:
+    """Complete the ready user task of ``element_id`` with ``data`` and run on."""
     task = next(t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
                 if t.task_spec.bpmn_id == element_id)
     task.data.update(data)
     task.run()
     _advance(workflow)
-    return dump_state(workflow)
 
 
 def _advance(workflow: BpmnWorkflow) -> None:
